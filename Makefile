@@ -1,0 +1,30 @@
+# nnrunner build, test and demo targets.
+GO      ?= go
+BIN     ?= bin/runner
+# Use OpenBLAS (cgo) for the network's GEMM when the library is installed.
+OPENBLAS := $(shell test -e /usr/include/x86_64-linux-gnu/cblas.h -o -e /usr/include/cblas.h -o -e /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h && echo 1)
+TAGS    ?= $(if $(OPENBLAS),openblas,)
+DEMO    ?= workflows/exec-demo.yaml
+
+.PHONY: build test test-openblas demo bench vet clean
+
+build:
+	$(GO) build -tags '$(TAGS)' -o $(BIN) ./runner
+
+# The test command (README, .ci/run): the pure-Go build, then the OpenBLAS
+# build of the packages that use BLAS when OpenBLAS is installed.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+ifneq ($(OPENBLAS),)
+	$(GO) test -count=1 -tags openblas ./stages/nn/...
+endif
+
+demo: build
+	$(BIN) apply $(DEMO)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -tags '$(TAGS)' ./...
+
+clean:
+	rm -rf bin

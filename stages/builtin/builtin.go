@@ -1,0 +1,19 @@
+// Package builtin registers every stage type that ships with nnrunner.
+package builtin
+
+import (
+	"github.com/nnrunner/nnrunner/pipeline/stage"
+)
+
+// Registry returns a registry holding all built-in stage types.
+func Registry() (*stage.Registry, error) {
+	r := stage.NewRegistry()
+	for _, s := range []stage.Stage{
+		// Each stage package adds its constructor here, e.g. fingerprint.New().
+	} {
+		if err := r.Register(s); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
