@@ -117,14 +117,26 @@ func (rs *RandomState) Indices(dst []int32, n int) {
 	mask |= mask >> 4
 	mask |= mask >> 8
 	mask |= mask >> 16
+	pos := rs.pos
 	for i := range dst {
 		for {
-			if v := rs.Uint32() & mask; v <= m {
+			if pos >= stateLen {
+				rs.twist()
+				pos = 0
+			}
+			y := rs.mt[pos]
+			pos++
+			y ^= y >> 11
+			y ^= (y << 7) & 0x9d2c5680
+			y ^= (y << 15) & 0xefc60000
+			y ^= y >> 18
+			if v := y & mask; v <= m {
 				dst[i] = int32(v)
 				break
 			}
 		}
 	}
+	rs.pos = pos
 }
 
 // Randint returns numpy's legacy randint(lo, hi): an integer in [lo, hi).
