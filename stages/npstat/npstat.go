@@ -1,0 +1,136 @@
+// Package npstat computes float32 reductions and percentiles exactly as
+// numpy 1.24 does (pairwise summation in 8192-element blocks, float32
+// rounding of every step, the "linear" percentile method), so statistics
+// written by nnU-Net can be reproduced bit for bit.
+package npstat
+
+import (
+	"math"
+	"slices"
+)
+
+// BlockSize is the number of elements numpy's buffered reduction hands to
+// one pairwise summation; block results are accumulated sequentially.
+const BlockSize = 8192
+
+// Pairwise returns numpy's pairwise_sum of a (one reduction block), with
+// every addition rounded to float32.
+func Pairwise(a []float32) float32 {
+	n := len(a)
+	switch {
+	case n < 8:
+		var res float32
+		for _, x := range a {
+			res += x
+		}
+		return res
+	case n <= 128:
+		var r [8]float32
+		copy(r[:], a[:8])
+		i := 8
+		for ; i < n-n%8; i += 8 {
+			r[0] += a[i]
+			r[1] += a[i+1]
+			r[2] += a[i+2]
+			r[3] += a[i+3]
+			r[4] += a[i+4]
+			r[5] += a[i+5]
+			r[6] += a[i+6]
+			r[7] += a[i+7]
+		}
+		res := ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+		for ; i < n; i++ {
+			res += a[i]
+		}
+		return res
+	default:
+		n2 := n / 2
+		n2 -= n2 % 8
+		return Pairwise(a[:n2]) + Pairwise(a[n2:])
+	}
+}
+
+// Sum returns numpy's float32 sum of a contiguous array: Pairwise over
+// consecutive BlockSize blocks, accumulated in order.
+func Sum(a []float32) float32 {
+	var acc float32
+	for start := 0; start < len(a); start += BlockSize {
+		acc += Pairwise(a[start:min(start+BlockSize, len(a))])
+	}
+	return acc
+}
+
+// Mean returns numpy's float32 mean: float32(Sum(a) / float32(len(a))).
+// The mean of an empty slice is NaN, as in numpy.
+func Mean(a []float32) float32 {
+	return Sum(a) / float32(len(a))
+}
+
+// Std returns numpy's float32 population standard deviation (ddof 0):
+// squared float32 deviations from Mean, summed like Sum, divided by n and
+// square-rooted in float32.
+func Std(a []float32) float32 {
+	m := Mean(a)
+	var acc float32
+	buf := make([]float32, min(BlockSize, len(a)))
+	for start := 0; start < len(a); start += BlockSize {
+		blk := a[start:min(start+BlockSize, len(a))]
+		d := buf[:len(blk)]
+		for i, x := range blk {
+			v := x - m
+			d[i] = v * v
+		}
+		acc += Pairwise(d)
+	}
+	return float32(math.Sqrt(float64(acc / float32(len(a)))))
+}
+
+// Percentile returns np.percentile(a, q) with the default "linear" method
+// for float32 input. a is not modified. It panics on an empty slice (numpy
+// raises IndexError).
+func Percentile(a []float32, q float64) float64 {
+	s := slices.Clone(a)
+	slices.Sort(s)
+	return PercentileSorted(s, q)
+}
+
+// PercentileSorted is Percentile for an already ascending slice.
+func PercentileSorted(sorted []float32, q float64) float64 {
+	return PercentileFunc(len(sorted), q, func(i int) float32 { return sorted[i] })
+}
+
+// PercentileFunc is Percentile of n values whose i-th smallest is at(i).
+// It lets callers keep large samples in a compressed form (for example as
+// value/count pairs). It panics when n == 0.
+func PercentileFunc(n int, q float64, at func(i int) float32) float64 {
+	if n == 0 {
+		panic("npstat: percentile of an empty array")
+	}
+	h := float64(n-1) * (q / 100)
+	lo := math.Floor(h)
+	t := h - lo
+	l := int(lo)
+	hi := min(l+1, n-1)
+	a, b := at(l), at(hi)
+	d := float64(b - a)
+	if t < 0.5 {
+		return float64(a) + d*t
+	}
+	return float64(b) - d*(1-t)
+}
+
+// Median64 returns np.median of float64 values: the middle value, or the
+// mean of the two middle values for an even count. a is not modified. It
+// returns NaN for an empty slice, as numpy does.
+func Median64(a []float64) float64 {
+	if len(a) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(a)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
