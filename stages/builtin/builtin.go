@@ -3,6 +3,7 @@ package builtin
 
 import (
 	"github.com/nnrunner/nnrunner/pipeline/stage"
+	"github.com/nnrunner/nnrunner/stages/exec"
 )
 
 // Registry returns a registry holding all built-in stage types.
@@ -10,6 +11,7 @@ func Registry() (*stage.Registry, error) {
 	r := stage.NewRegistry()
 	for _, s := range []stage.Stage{
 		// Each stage package adds its constructor here, e.g. fingerprint.New().
+		exec.New(),
 	} {
 		if err := r.Register(s); err != nil {
 			return nil, err
