@@ -1,19 +1,10 @@
 package unet
 
 import (
-	"encoding/json"
 	"fmt"
-)
 
-// Upstream class paths this package implements; anything else in a plans
-// architecture block is rejected rather than silently approximated.
-const (
-	plainConvUNet  = "dynamic_network_architectures.architectures.unet.PlainConvUNet"
-	conv2d         = "torch.nn.modules.conv.Conv2d"
-	conv3d         = "torch.nn.modules.conv.Conv3d"
-	instanceNorm2d = "torch.nn.modules.instancenorm.InstanceNorm2d"
-	instanceNorm3d = "torch.nn.modules.instancenorm.InstanceNorm3d"
-	leakyReLU      = "torch.nn.LeakyReLU"
+	"github.com/nnrunner/nnrunner/stages/plans"
+	"github.com/nnrunner/nnrunner/stages/pyjson"
 )
 
 // Arch is the topology of a PlainConvUNet, as given by the arch_kwargs of a
@@ -33,90 +24,74 @@ type Arch struct {
 // NStages returns the number of encoder stages.
 func (a Arch) NStages() int { return len(a.FeaturesPerStage) }
 
-type archJSON struct {
-	NetworkClassName string    `json:"network_class_name"`
-	ArchKwargs       *argsJSON `json:"arch_kwargs"`
-}
-
-type argsJSON struct {
-	NStages              int            `json:"n_stages"`
-	FeaturesPerStage     []int          `json:"features_per_stage"`
-	ConvOp               string         `json:"conv_op"`
-	KernelSizes          [][]int        `json:"kernel_sizes"`
-	Strides              [][]int        `json:"strides"`
-	NConvPerStage        []int          `json:"n_conv_per_stage"`
-	NConvPerStageDecoder []int          `json:"n_conv_per_stage_decoder"`
-	ConvBias             bool           `json:"conv_bias"`
-	NormOp               string         `json:"norm_op"`
-	NormOpKwargs         map[string]any `json:"norm_op_kwargs"`
-	DropoutOp            *string        `json:"dropout_op"`
-	Nonlin               string         `json:"nonlin"`
-	NonlinKwargs         map[string]any `json:"nonlin_kwargs"`
-}
-
-// ParseArchitecture decodes a plans configuration's "architecture" object
-// (the JSON value of the key, i.e. {"network_class_name": ..., "arch_kwargs": ...})
-// and validates that it describes a PlainConvUNet this package can build.
-func ParseArchitecture(raw []byte) (Arch, error) {
-	var aj archJSON
-	if err := json.Unmarshal(raw, &aj); err != nil {
-		return Arch{}, fmt.Errorf("decode architecture: %w", err)
-	}
-	if aj.NetworkClassName != plainConvUNet {
-		return Arch{}, fmt.Errorf("architecture: network_class_name %q is not supported (only %s)", aj.NetworkClassName, plainConvUNet)
-	}
-	k := aj.ArchKwargs
-	if k == nil {
-		return Arch{}, fmt.Errorf("architecture: missing arch_kwargs")
+// ArchFromPlans converts a plans configuration's architecture block and
+// validates that it describes a PlainConvUNet this package can build:
+// Conv2d/Conv3d with the matching InstanceNorm (affine), LeakyReLU, no dropout.
+func ArchFromPlans(p plans.Architecture) (Arch, error) {
+	if p.NetworkClassName != plans.PlainConvUNetClass {
+		return Arch{}, fmt.Errorf("architecture: network_class_name %q is not supported (only %s)", p.NetworkClassName, plans.PlainConvUNetClass)
 	}
 	a := Arch{
-		FeaturesPerStage:     k.FeaturesPerStage,
-		KernelSizes:          k.KernelSizes,
-		Strides:              k.Strides,
-		NConvPerStage:        k.NConvPerStage,
-		NConvPerStageDecoder: k.NConvPerStageDecoder,
-		ConvBias:             k.ConvBias,
+		FeaturesPerStage:     p.FeaturesPerStage,
+		KernelSizes:          p.KernelSizes,
+		Strides:              p.Strides,
+		NConvPerStage:        p.NConvPerStage,
+		NConvPerStageDecoder: p.NConvPerStageDecoder,
+		ConvBias:             p.ConvBias,
 		NormEps:              1e-5,
 		NegativeSlope:        0.01,
 	}
 	switch {
-	case k.ConvOp == conv2d && k.NormOp == instanceNorm2d:
+	case p.ConvOp == plans.Conv2dOp && p.NormOp == plans.InstanceNorm2dOp:
 		a.Dim = 2
-	case k.ConvOp == conv3d && k.NormOp == instanceNorm3d:
+	case p.ConvOp == plans.Conv3dOp && p.NormOp == plans.InstanceNorm3dOp:
 		a.Dim = 3
 	default:
-		return Arch{}, fmt.Errorf("architecture: conv_op %q with norm_op %q is not supported (Conv2d+InstanceNorm2d or Conv3d+InstanceNorm3d)", k.ConvOp, k.NormOp)
+		return Arch{}, fmt.Errorf("architecture: conv_op %q with norm_op %q is not supported (Conv2d+InstanceNorm2d or Conv3d+InstanceNorm3d)", p.ConvOp, p.NormOp)
 	}
-	if k.DropoutOp != nil {
-		return Arch{}, fmt.Errorf("architecture: dropout_op %q is not supported (must be null)", *k.DropoutOp)
+	if p.DropoutOp != "" {
+		return Arch{}, fmt.Errorf("architecture: dropout_op %q is not supported (must be null)", p.DropoutOp)
 	}
-	if k.Nonlin != leakyReLU {
-		return Arch{}, fmt.Errorf("architecture: nonlin %q is not supported (only %s)", k.Nonlin, leakyReLU)
+	if p.Nonlin != plans.LeakyReLUNonlin {
+		return Arch{}, fmt.Errorf("architecture: nonlin %q is not supported (only %s)", p.Nonlin, plans.LeakyReLUNonlin)
 	}
-	if v, ok := k.NonlinKwargs["negative_slope"]; ok {
-		f, ok := v.(float64)
-		if !ok {
-			return Arch{}, fmt.Errorf("architecture: nonlin_kwargs.negative_slope is %v, want a number", v)
+	var err error
+	if a.NegativeSlope, err = kwNumber(p.NonlinKwargs, "nonlin_kwargs", "negative_slope", a.NegativeSlope); err != nil {
+		return Arch{}, err
+	}
+	if a.NormEps, err = kwNumber(p.NormOpKwargs, "norm_op_kwargs", "eps", a.NormEps); err != nil {
+		return Arch{}, err
+	}
+	if p.NormOpKwargs != nil {
+		if v, ok := p.NormOpKwargs.Get("affine"); ok && v != true {
+			return Arch{}, fmt.Errorf("architecture: norm_op_kwargs.affine is %v; only affine instance norm is supported", v)
 		}
-		a.NegativeSlope = f
 	}
-	if v, ok := k.NormOpKwargs["eps"]; ok {
-		f, ok := v.(float64)
-		if !ok {
-			return Arch{}, fmt.Errorf("architecture: norm_op_kwargs.eps is %v, want a number", v)
-		}
-		a.NormEps = f
-	}
-	if v, ok := k.NormOpKwargs["affine"]; ok && v != true {
-		return Arch{}, fmt.Errorf("architecture: norm_op_kwargs.affine is %v; only affine instance norm is supported", v)
-	}
-	if k.NStages != len(a.FeaturesPerStage) {
-		return Arch{}, fmt.Errorf("architecture: n_stages %d but %d features_per_stage", k.NStages, len(a.FeaturesPerStage))
+	if p.NStages != len(a.FeaturesPerStage) {
+		return Arch{}, fmt.Errorf("architecture: n_stages %d but %d features_per_stage", p.NStages, len(a.FeaturesPerStage))
 	}
 	if err := a.Validate(); err != nil {
 		return Arch{}, fmt.Errorf("architecture: %w", err)
 	}
 	return a, nil
+}
+
+// kwNumber reads a numeric keyword argument, or returns def when absent.
+func kwNumber(o *pyjson.Object, where, key string, def float64) (float64, error) {
+	if o == nil {
+		return def, nil
+	}
+	v, ok := o.Get(key)
+	if !ok {
+		return def, nil
+	}
+	switch x := v.(type) {
+	case float64:
+		return x, nil
+	case int64:
+		return float64(x), nil
+	}
+	return 0, fmt.Errorf("architecture: %s.%s is %v, want a number", where, key, v)
 }
 
 // Validate checks that the per-stage lists agree with each other.

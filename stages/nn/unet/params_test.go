@@ -1,7 +1,6 @@
 package unet
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nnrunner/nnrunner/stages/plans"
 )
 
 // sharedDir returns ../shared next to the repository root, or skips.
@@ -39,23 +40,15 @@ func sharedDir(t testing.TB) string {
 func goldenArch(t testing.TB, dataset, config string) Arch {
 	t.Helper()
 	path := filepath.Join(sharedDir(t), "golden", "upstream", dataset, "nnUNetPlans.json")
-	raw, err := os.ReadFile(path)
+	p, err := plans.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var plans struct {
-		Configurations map[string]struct {
-			Architecture json.RawMessage `json:"architecture"`
-		} `json:"configurations"`
+	c, err := p.Configuration(config)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := json.Unmarshal(raw, &plans); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	c, ok := plans.Configurations[config]
-	if !ok {
-		t.Fatalf("%s: no configuration %q", path, config)
-	}
-	a, err := ParseArchitecture(c.Architecture)
+	a, err := ArchFromPlans(c.Architecture)
 	if err != nil {
 		t.Fatalf("%s %s: %v", path, config, err)
 	}
@@ -270,28 +263,33 @@ func TestLoadState(t *testing.T) {
 	}
 }
 
-func TestParseArchitectureErrors(t *testing.T) {
-	base := `{"network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
-	"arch_kwargs": {"n_stages": 2, "features_per_stage": [4, 8], "conv_op": "torch.nn.modules.conv.Conv2d",
-	"kernel_sizes": [[3,3],[3,3]], "strides": [[1,1],[2,2]], "n_conv_per_stage": [2,2], "n_conv_per_stage_decoder": [1],
-	"conv_bias": true, "norm_op": "torch.nn.modules.instancenorm.InstanceNorm2d", "norm_op_kwargs": {"eps": 1e-5, "affine": true},
-	"dropout_op": null, "nonlin": "torch.nn.LeakyReLU", "nonlin_kwargs": {"inplace": true}}}`
-	if _, err := ParseArchitecture([]byte(base)); err != nil {
+func TestArchFromPlansErrors(t *testing.T) {
+	valid := func() plans.Architecture {
+		return plans.NewPlainConvUNet(2, []int{4, 8}, [][]int{{3, 3}, {3, 3}}, [][]int{{1, 1}, {2, 2}})
+	}
+	if _, err := ArchFromPlans(valid()); err != nil {
 		t.Fatalf("valid block rejected: %v", err)
 	}
-	tests := []struct{ name, old, new string }{
-		{"class", "unet.PlainConvUNet", "unet.ResidualEncoderUNet"},
-		{"conv", "conv.Conv2d", "conv.Conv1d"},
-		{"mixed dims", "InstanceNorm2d", "InstanceNorm3d"},
-		{"dropout", `"dropout_op": null`, `"dropout_op": "torch.nn.Dropout"`},
-		{"nonlin", "torch.nn.LeakyReLU", "torch.nn.ReLU"},
-		{"stages", `"n_stages": 2`, `"n_stages": 3`},
-		{"decoder", `"n_conv_per_stage_decoder": [1]`, `"n_conv_per_stage_decoder": [1, 1]`},
-		{"kernel dims", `"kernel_sizes": [[3,3],[3,3]]`, `"kernel_sizes": [[3,3],[3,3,3]]`},
+	tests := []struct {
+		name string
+		edit func(a *plans.Architecture)
+	}{
+		{"class", func(a *plans.Architecture) { a.NetworkClassName = "ResidualEncoderUNet" }},
+		{"conv", func(a *plans.Architecture) { a.ConvOp = "torch.nn.modules.conv.Conv1d" }},
+		{"mixed dims", func(a *plans.Architecture) { a.NormOp = plans.InstanceNorm3dOp }},
+		{"dropout", func(a *plans.Architecture) { a.DropoutOp = "torch.nn.Dropout" }},
+		{"nonlin", func(a *plans.Architecture) { a.Nonlin = "torch.nn.ReLU" }},
+		{"stages", func(a *plans.Architecture) { a.NStages = 3 }},
+		{"decoder", func(a *plans.Architecture) { a.NConvPerStageDecoder = []int{1, 1} }},
+		{"kernel dims", func(a *plans.Architecture) { a.KernelSizes = [][]int{{3, 3}, {3, 3, 3}} }},
+		{"even kernel", func(a *plans.Architecture) { a.KernelSizes = [][]int{{3, 3}, {2, 2}} }},
+		{"eps", func(a *plans.Architecture) { a.NormOpKwargs.Set("eps", "small") }},
+		{"affine", func(a *plans.Architecture) { a.NormOpKwargs.Set("affine", false) }},
 	}
 	for _, tc := range tests {
-		raw := strings.Replace(base, tc.old, tc.new, 1)
-		if _, err := ParseArchitecture([]byte(raw)); err == nil {
+		a := valid()
+		tc.edit(&a)
+		if _, err := ArchFromPlans(a); err == nil {
 			t.Errorf("%s: no error", tc.name)
 		}
 	}
