@@ -1,0 +1,69 @@
+package kernels
+
+import "testing"
+
+func TestLeakyReLU(t *testing.T) {
+	x := randSlice(1, 1000)
+	for i := range x {
+		if x[i] > -1e-3 && x[i] < 1e-3 { // keep finite differences off the kink
+			x[i] = 0.5
+		}
+	}
+	r := randSlice(2, len(x))
+	y := make([]float64, len(x))
+	loss := func() float64 {
+		LeakyReLUForward(x, y, LeakyReLUSlope)
+		return dot(r, y)
+	}
+	loss()
+	dx := make([]float64, len(x))
+	LeakyReLUBackward(y, r, dx, LeakyReLUSlope)
+	checkGrad(t, "dx", x, dx, loss)
+
+	// In place, float32, against the definition.
+	y32 := to32(x)
+	LeakyReLUForward(y32, y32, float32(LeakyReLUSlope))
+	want := make([]float64, len(x))
+	for i, v := range x {
+		want[i] = v
+		if v < 0 {
+			want[i] = LeakyReLUSlope * v
+		}
+	}
+	checkClose(t, "y", y32, want, 1e-7)
+}
+
+func TestConcatSplitChannels(t *testing.T) {
+	const n, s = 2, 3
+	a := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12} // (2, 2, 3)
+	b := []float32{-1, -2, -3, -4, -5, -6}                // (2, 1, 3)
+	want := []float32{1, 2, 3, 4, 5, 6, -1, -2, -3, 7, 8, 9, 10, 11, 12, -4, -5, -6}
+	got := make([]float32, len(want))
+	ConcatChannels(n, s, got, a, b)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("concat = %v, want %v", got, want)
+		}
+	}
+	a2, b2 := make([]float32, len(a)), make([]float32, len(b))
+	SplitChannels(n, s, got, a2, b2)
+	for i := range a {
+		if a2[i] != a[i] {
+			t.Fatalf("split a = %v, want %v", a2, a)
+		}
+	}
+	for i := range b {
+		if b2[i] != b[i] {
+			t.Fatalf("split b = %v, want %v", b2, b)
+		}
+	}
+}
+
+func TestConcatLengthMismatchPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("ConcatChannels accepted a destination of the wrong length")
+		}
+	}()
+	ConcatChannels(1, 2, make([]float32, 5), make([]float32, 2), make([]float32, 2))
+}

@@ -1,0 +1,94 @@
+package kernels
+
+import "math"
+
+// InstanceNormEps is nnU-Net's instance-norm epsilon.
+const InstanceNormEps = 1e-5
+
+// InstanceNormForward normalises every (sample, channel) plane of x, shaped
+// (n, c, spatial), with its own mean and population variance, then applies
+// the per-channel affine transform: y = gamma·(x − mean)·rstd + beta with
+// rstd = 1/sqrt(var + eps). mean and rstd (n·c each) receive the statistics
+// the backward pass needs. y may alias x. Statistics are accumulated in
+// float64.
+func InstanceNormForward[T Float](x, gamma, beta []T, n, c, spatial int, eps float64, y, mean, rstd []T) {
+	mustLen("instance norm input", x, n*c*spatial)
+	mustLen("instance norm output", y, n*c*spatial)
+	mustLen("instance norm gamma", gamma, c)
+	mustLen("instance norm beta", beta, c)
+	mustLen("instance norm mean", mean, n*c)
+	mustLen("instance norm rstd", rstd, n*c)
+	parallelFor(n*c, max(1, 1<<14/spatial), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xs := x[i*spatial : (i+1)*spatial]
+			m := sum64(xs) / float64(spatial)
+			var v0, v1 float64
+			j := 0
+			for ; j+2 <= len(xs); j += 2 {
+				d0, d1 := float64(xs[j])-m, float64(xs[j+1])-m
+				v0 += d0 * d0
+				v1 += d1 * d1
+			}
+			for ; j < len(xs); j++ {
+				d := float64(xs[j]) - m
+				v0 += d * d
+			}
+			r := 1 / math.Sqrt((v0+v1)/float64(spatial)+eps)
+			mean[i], rstd[i] = T(m), T(r)
+			ch := i % c
+			scale := T(float64(gamma[ch]) * r)
+			shift := T(float64(beta[ch]) - float64(gamma[ch])*r*m)
+			ys := y[i*spatial : (i+1)*spatial]
+			for j, v := range xs {
+				ys[j] = v*scale + shift
+			}
+		}
+	})
+}
+
+// InstanceNormBackward computes dx, dgamma and dbeta from the forward input
+// x, gamma, the saved mean and rstd, and the output gradient dy. dx may alias
+// dy. dgamma and dbeta are summed over the batch.
+func InstanceNormBackward[T Float](x, gamma, mean, rstd, dy []T, n, c, spatial int, dx, dgamma, dbeta []T) {
+	mustLen("instance norm input", x, n*c*spatial)
+	mustLen("instance norm output gradient", dy, n*c*spatial)
+	mustLen("instance norm input gradient", dx, n*c*spatial)
+	mustLen("instance norm gamma", gamma, c)
+	mustLen("instance norm gamma gradient", dgamma, c)
+	mustLen("instance norm beta gradient", dbeta, c)
+	mustLen("instance norm mean", mean, n*c)
+	mustLen("instance norm rstd", rstd, n*c)
+	// Per-plane Σdy and Σdy·x̂, combined over the batch in a fixed order.
+	sdy := make([]float64, 2*n*c)
+	sdyx := sdy[n*c:]
+	parallelFor(n*c, max(1, 1<<13/spatial), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xs := x[i*spatial : (i+1)*spatial]
+			ds := dy[i*spatial : (i+1)*spatial]
+			m, r := float64(mean[i]), float64(rstd[i])
+			var a, b float64
+			for j, d := range ds {
+				a += float64(d)
+				b += float64(d) * (float64(xs[j]) - m)
+			}
+			b *= r
+			sdy[i], sdyx[i] = a, b
+			inv := 1 / float64(spatial)
+			g := float64(gamma[i%c]) * r
+			// dx = g·(dy − a/S − x̂·b/S), x̂ = (x − m)·r.
+			k1, k2, k0, mt := T(g), T(g*b*inv*r), T(-g*a*inv), T(m)
+			dxs := dx[i*spatial : (i+1)*spatial]
+			for j, d := range ds {
+				dxs[j] = k1*d - k2*(xs[j]-mt) + k0
+			}
+		}
+	})
+	for ch := range c {
+		var a, b float64
+		for s := range n {
+			a += sdy[s*c+ch]
+			b += sdyx[s*c+ch]
+		}
+		dbeta[ch], dgamma[ch] = T(a), T(b)
+	}
+}

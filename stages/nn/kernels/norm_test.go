@@ -1,0 +1,90 @@
+package kernels
+
+import (
+	"math"
+	"testing"
+)
+
+// naiveInstanceNorm is the reference forward pass in float64.
+func naiveInstanceNorm(x, gamma, beta []float64, n, c, s int) []float64 {
+	y := make([]float64, len(x))
+	for i := range n * c {
+		xs := x[i*s : (i+1)*s]
+		var m, v float64
+		for _, e := range xs {
+			m += e
+		}
+		m /= float64(s)
+		for _, e := range xs {
+			v += (e - m) * (e - m)
+		}
+		v /= float64(s)
+		for j, e := range xs {
+			y[i*s+j] = gamma[i%c]*(e-m)/math.Sqrt(v+InstanceNormEps) + beta[i%c]
+		}
+	}
+	return y
+}
+
+var normCases = []struct {
+	name    string
+	n, c, s int
+}{
+	{"small", 2, 3, 7},
+	{"group 257", 1, 2, 257},
+	{"group 300", 2, 2, 300},
+	{"group 1001", 1, 3, 7 * 11 * 13},
+}
+
+func TestInstanceNormGradients(t *testing.T) {
+	for _, tc := range normCases {
+		t.Run(tc.name, func(t *testing.T) {
+			n, c, s := tc.n, tc.c, tc.s
+			x := randSlice(1, n*c*s)
+			for i := range x {
+				x[i] = 3*x[i] + 0.5 // not already normalised
+			}
+			gamma, beta := randSlice(2, c), randSlice(3, c)
+			r := randSlice(4, n*c*s)
+			y, mean, rstd := make([]float64, len(x)), make([]float64, n*c), make([]float64, n*c)
+			loss := func() float64 {
+				InstanceNormForward(x, gamma, beta, n, c, s, InstanceNormEps, y, mean, rstd)
+				return dot(r, y)
+			}
+			loss()
+			dx, dg, db := make([]float64, len(x)), make([]float64, c), make([]float64, c)
+			InstanceNormBackward(x, gamma, mean, rstd, r, n, c, s, dx, dg, db)
+			checkGrad(t, "dx", x, dx, loss)
+			checkGrad(t, "dgamma", gamma, dg, loss)
+			checkGrad(t, "dbeta", beta, db, loss)
+		})
+	}
+}
+
+func TestInstanceNormMatchesNaive(t *testing.T) {
+	for _, tc := range normCases {
+		t.Run(tc.name, func(t *testing.T) {
+			n, c, s := tc.n, tc.c, tc.s
+			x, gamma, beta := randSlice(1, n*c*s), randSlice(2, c), randSlice(3, c)
+			want := naiveInstanceNorm(x, gamma, beta, n, c, s)
+			// In place, as the network may run it.
+			y := to32(x)
+			mean, rstd := make([]float32, n*c), make([]float32, n*c)
+			InstanceNormForward(y, to32(gamma), to32(beta), n, c, s, InstanceNormEps, y, mean, rstd)
+			checkClose(t, "y", y, want, 1e-5)
+			for i := range n * c {
+				if math.Abs(float64(mean[i])-mean64(x[i*s:(i+1)*s])) > 1e-6 {
+					t.Fatalf("mean[%d] = %v, want %v", i, mean[i], mean64(x[i*s:(i+1)*s]))
+				}
+			}
+		})
+	}
+}
+
+func mean64(v []float64) float64 {
+	var s float64
+	for _, e := range v {
+		s += e
+	}
+	return s / float64(len(v))
+}

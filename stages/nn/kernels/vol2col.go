@@ -1,0 +1,104 @@
+package kernels
+
+// vol2col writes the column matrix of output rows [r0, r1) of one sample x
+// (InC, D, H, W) into col, shaped (InC·kd·kh·kw, (r1−r0)·outW): row
+// (ci, kz, ky, kx), column (output row r, ox) holds the input element that
+// kernel tap meets at that output position, or 0 in the padding.
+func vol2col[T Float](g *ConvGeom, x []T, r0, r1 int, col []T) {
+	out := g.Out()
+	oh, ow := out[1], out[2]
+	id, ih, iw := g.In[0], g.In[1], g.In[2]
+	kd, kh, kw := g.Kernel[0], g.Kernel[1], g.Kernel[2]
+	sd, sh, sw := g.Stride[0], g.Stride[1], g.Stride[2]
+	pd, ph, pw := g.Pad[0], g.Pad[1], g.Pad[2]
+	k := kd * kh * kw
+	nc := (r1 - r0) * ow
+	parallelFor(g.InC*k, max(1, 1<<13/nc), func(lo, hi int) {
+		for row := lo; row < hi; row++ {
+			ci, t := row/k, row%k
+			kz, ky, kx := t/(kh*kw), t/kw%kh, t%kw
+			xc := x[ci*id*ih*iw : (ci+1)*id*ih*iw]
+			dst := col[row*nc : (row+1)*nc]
+			// Output columns whose input column ix = ox·sw − pw + kx is inside.
+			oxLo := max(0, ceilDiv(pw-kx, sw))
+			oxHi := min(ow, ceilDiv(iw+pw-kx, sw))
+			for r := r0; r < r1; r++ {
+				d := dst[(r-r0)*ow : (r-r0+1)*ow]
+				iz, iy := r/oh*sd-pd+kz, r%oh*sh-ph+ky
+				if iz < 0 || iz >= id || iy < 0 || iy >= ih || oxLo >= oxHi {
+					clear(d)
+					continue
+				}
+				src := xc[(iz*ih+iy)*iw : (iz*ih+iy+1)*iw]
+				clear(d[:oxLo])
+				if sw == 1 {
+					copy(d[oxLo:oxHi], src[oxLo-pw+kx:])
+				} else {
+					ix := oxLo*sw - pw + kx
+					for ox := oxLo; ox < oxHi; ox++ {
+						d[ox] = src[ix]
+						ix += sw
+					}
+				}
+				clear(d[oxHi:])
+			}
+		}
+	})
+}
+
+// col2vol adds the column matrix col (as written by vol2col for output rows
+// [r0, r1)) back into the sample dx (InC, D, H, W): the adjoint of vol2col.
+// Channels are spread over goroutines, so each element of dx is summed by one
+// goroutine in a fixed order.
+func col2vol[T Float](g *ConvGeom, col []T, r0, r1 int, dx []T) {
+	out := g.Out()
+	oh, ow := out[1], out[2]
+	id, ih, iw := g.In[0], g.In[1], g.In[2]
+	kd, kh, kw := g.Kernel[0], g.Kernel[1], g.Kernel[2]
+	sd, sh, sw := g.Stride[0], g.Stride[1], g.Stride[2]
+	pd, ph, pw := g.Pad[0], g.Pad[1], g.Pad[2]
+	k := kd * kh * kw
+	nc := (r1 - r0) * ow
+	parallelFor(g.InC, max(1, 1<<13/(nc*k)), func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			xc := dx[ci*id*ih*iw : (ci+1)*id*ih*iw]
+			for t := range k {
+				kz, ky, kx := t/(kh*kw), t/kw%kh, t%kw
+				src := col[(ci*k+t)*nc : (ci*k+t+1)*nc]
+				oxLo := max(0, ceilDiv(pw-kx, sw))
+				oxHi := min(ow, ceilDiv(iw+pw-kx, sw))
+				if oxLo >= oxHi {
+					continue
+				}
+				for r := r0; r < r1; r++ {
+					iz, iy := r/oh*sd-pd+kz, r%oh*sh-ph+ky
+					if iz < 0 || iz >= id || iy < 0 || iy >= ih {
+						continue
+					}
+					s := src[(r-r0)*ow : (r-r0+1)*ow]
+					d := xc[(iz*ih+iy)*iw : (iz*ih+iy+1)*iw]
+					ix := oxLo*sw - pw + kx
+					if sw == 1 {
+						dd := d[ix : ix+oxHi-oxLo]
+						for j, v := range s[oxLo:oxHi] {
+							dd[j] += v
+						}
+						continue
+					}
+					for ox := oxLo; ox < oxHi; ox++ {
+						d[ix] += s[ox]
+						ix += sw
+					}
+				}
+			}
+		}
+	})
+}
+
+// ceilDiv is ⌈a/b⌉ for b > 0 and any sign of a.
+func ceilDiv(a, b int) int {
+	if a <= 0 {
+		return -(-a / b)
+	}
+	return (a + b - 1) / b
+}

@@ -1,0 +1,41 @@
+package kernels
+
+import "fmt"
+
+// Workspace holds scratch memory that kernels reuse across calls, so that a
+// training step does not allocate. The zero value is ready to use; a nil
+// *Workspace makes each call allocate its own scratch. A Workspace must not
+// be used by two kernel calls at the same time.
+type Workspace struct {
+	f32 []float32
+	f64 []float64
+	// colBudget overrides the column-matrix chunk size (elements) when > 0.
+	colBudget int
+}
+
+// scratch returns n elements of scratch memory with undefined contents.
+func scratch[T Float](ws *Workspace, n int) []T {
+	if ws == nil {
+		return make([]T, n)
+	}
+	var z T
+	switch any(z).(type) {
+	case float32:
+		if cap(ws.f32) < n {
+			ws.f32 = make([]float32, n)
+		}
+		return any(ws.f32[:n]).([]T)
+	default:
+		if cap(ws.f64) < n {
+			ws.f64 = make([]float64, n)
+		}
+		return any(ws.f64[:n]).([]T)
+	}
+}
+
+// mustLen panics when len(s) != want, naming the argument.
+func mustLen[T any](what string, s []T, want int) {
+	if len(s) != want {
+		panic(fmt.Sprintf("kernels: %s has length %d, want %d", what, len(s), want))
+	}
+}
