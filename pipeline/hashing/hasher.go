@@ -1,0 +1,366 @@
+package hashing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/zeebo/blake3"
+)
+
+// racyWindow is how old a file's mtime and ctime must be, relative to the
+// moment it was stat'ed, before its digest is remembered. A file changed
+// within one timestamp tick of being hashed could change again without
+// changing its timestamps ("racy git"); such a file is re-read next time.
+// The window covers the kernel's coarse timestamp clock and small clock
+// differences with network file systems.
+const racyWindow = 2 * time.Second
+
+// readBufSize is the size of each worker's reusable read buffer.
+const readBufSize = 256 << 10
+
+// ctxCheckBytes is how often, in bytes read, hashing a large file checks
+// for cancellation.
+const ctxCheckBytes = 64 << 20
+
+// maxChangedRetries is how many times a file that changed while being read
+// is re-read before giving up.
+const maxChangedRetries = 2
+
+// HashStats counts a Hasher's work since it was created.
+type HashStats struct {
+	Files     int64 // regular files hashed or looked up
+	CacheHits int64 // files whose digest came from the stat cache
+	FilesRead int64 // files whose content was read
+	BytesRead int64 // bytes of content read
+	Racy      int64 // files read but not remembered because they changed too recently
+	// CacheDiscarded is true when the stat cache file was corrupt or
+	// written by something else and was ignored (it is rebuilt on Save).
+	CacheDiscarded bool
+}
+
+// Hasher computes manifests of files and directory trees with a bounded
+// pool of workers, remembering the digests of unchanged files in a stat
+// cache. It is safe for concurrent use; the total number of files read at
+// once across concurrent Hash calls is bounded by the worker count.
+type Hasher struct {
+	cachePath string
+	cache     *statCache
+	workers   int
+	sem       chan struct{} // bounds concurrent content reads
+	bufs      sync.Pool     // *[]byte of readBufSize
+	now       func() time.Time
+
+	files, hits, read, bytes, racy atomic.Int64
+	discarded                      bool
+}
+
+// NewHasher returns a Hasher whose stat cache lives in the file
+// statCachePath (created by Save; "" keeps the cache in memory only). A
+// corrupt or foreign cache file is ignored, not an error. workers <= 0
+// means runtime.GOMAXPROCS(0).
+func NewHasher(statCachePath string, workers int) (*Hasher, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	h := &Hasher{
+		cachePath: statCachePath,
+		cache:     newStatCache(),
+		workers:   workers,
+		sem:       make(chan struct{}, workers),
+		now:       time.Now,
+	}
+	h.bufs.New = func() any {
+		b := make([]byte, readBufSize)
+		return &b
+	}
+	if statCachePath != "" {
+		c, ok, err := loadStatCache(statCachePath)
+		if err != nil {
+			return nil, err
+		}
+		h.cache, h.discarded = c, !ok
+	}
+	return h, nil
+}
+
+// Save writes the stat cache to its file if it changed, atomically
+// (temporary file + rename). Concurrent processes saving the same file
+// never corrupt it; records the other process added are merged.
+func (h *Hasher) Save() error {
+	if h.cachePath == "" {
+		return nil
+	}
+	return h.cache.save(h.cachePath, unixDay(h.now()))
+}
+
+// Stats returns the work done since the Hasher was created.
+func (h *Hasher) Stats() HashStats {
+	return HashStats{
+		Files:          h.files.Load(),
+		CacheHits:      h.hits.Load(),
+		FilesRead:      h.read.Load(),
+		BytesRead:      h.bytes.Load(),
+		Racy:           h.racy.Load(),
+		CacheDiscarded: h.discarded,
+	}
+}
+
+// Hash returns the manifest of the file or directory at path. A path that
+// is a symlink is followed; symlinks inside a directory are recorded by
+// their target string and never followed. Sockets, devices and named pipes
+// are errors.
+func (h *Hasher) Hash(ctx context.Context, path string) (*Manifest, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("hash: %w", err)
+	}
+	var jobs []job
+	switch {
+	case fi.Mode().IsRegular():
+		real, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return nil, fmt.Errorf("hash: %w", err)
+		}
+		jobs = []job{{abs: real}}
+	case fi.IsDir():
+		if jobs, err = walk(ctx, path); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("hash %s: unsupported file type %s: inputs must be regular files or directories", path, fi.Mode().Type())
+	}
+	entries := make([]Entry, len(jobs))
+	if err := h.hashAll(ctx, jobs, entries); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(entries, compareEntries)
+	return &Manifest{Entries: entries}, nil
+}
+
+// job is one path to hash: rel is its manifest path, abs its file path.
+// An empty directory needs no hashing and has dir set.
+type job struct {
+	rel, abs string
+	dir      bool
+}
+
+// walk lists the files, symlinks and empty directories under root without
+// following symlinks.
+func walk(ctx context.Context, root string) ([]job, error) {
+	var jobs []job
+	var visit func(rel, abs string) error
+	visit = func(rel, abs string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		des, err := os.ReadDir(abs)
+		if err != nil {
+			return fmt.Errorf("hash: %w", err)
+		}
+		if len(des) == 0 {
+			jobs = append(jobs, job{rel: rel, abs: abs, dir: true})
+			return nil
+		}
+		for _, de := range des {
+			crel, cabs := de.Name(), filepath.Join(abs, de.Name())
+			if rel != "" {
+				crel = rel + "/" + de.Name()
+			}
+			if de.IsDir() {
+				if err := visit(crel, cabs); err != nil {
+					return err
+				}
+				continue
+			}
+			jobs = append(jobs, job{rel: crel, abs: cabs})
+		}
+		return nil
+	}
+	if err := visit("", root); err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}
+
+// hashAll hashes jobs into entries (same index) with up to h.workers
+// goroutines taking jobs in order from a shared counter.
+func (h *Hasher) hashAll(ctx context.Context, jobs []job, entries []Entry) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	var wg sync.WaitGroup
+	for range min(h.workers, len(jobs)) {
+		wg.Go(func() {
+			w := worker{h: h}
+			defer w.release()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) || ctx.Err() != nil {
+					return
+				}
+				e, err := w.hash(ctx, jobs[i])
+				if err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+				entries[i] = e
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// worker holds one hashing goroutine's reusable state.
+type worker struct {
+	h   *Hasher
+	buf *[]byte
+	b3  *blake3.Hasher
+}
+
+func (w *worker) release() {
+	if w.buf != nil {
+		w.h.bufs.Put(w.buf)
+	}
+}
+
+func (w *worker) hash(ctx context.Context, j job) (Entry, error) {
+	if j.dir {
+		return Entry{Path: j.rel, Kind: Dir, Mode: ModeDir}, nil
+	}
+	h := w.h
+	for attempt := 0; ; attempt++ {
+		start := h.now()
+		st, err := lstat(j.abs)
+		if err != nil {
+			return Entry{}, fmt.Errorf("hash: %w", err)
+		}
+		switch st.kind {
+		case Symlink:
+			target, err := os.Readlink(j.abs)
+			if err != nil {
+				return Entry{}, fmt.Errorf("hash: %w", err)
+			}
+			return Entry{Path: j.rel, Kind: Symlink, Mode: ModeSymlink, Size: int64(len(target)), Digest: Sum([]byte(target))}, nil
+		case File:
+		case Dir:
+			return Entry{}, fmt.Errorf("hash %s: became a directory while the tree was hashed; retry", j.abs)
+		default:
+			return Entry{}, fmt.Errorf("hash %s: unsupported file type (socket, device or pipe): remove it from the input or point the input at a folder without it", j.abs)
+		}
+		e := Entry{Path: j.rel, Kind: File, Mode: ModeFile, Size: st.size}
+		if st.perm&0o111 != 0 {
+			e.Mode = ModeExec
+		}
+		if attempt == 0 {
+			h.files.Add(1)
+		}
+		today := unixDay(start)
+		if d, ok := h.cache.lookup(st, today); ok {
+			h.hits.Add(1)
+			e.Digest = d
+			return e, nil
+		}
+		d, changed, err := w.readDigest(ctx, j.abs, st)
+		if err != nil {
+			return Entry{}, err
+		}
+		if changed {
+			if attempt < maxChangedRetries {
+				continue
+			}
+			return Entry{}, fmt.Errorf("hash %s: file keeps changing while it is read; stop whatever writes it and retry", j.abs)
+		}
+		e.Digest = d
+		racy := start.Add(-racyWindow).UnixNano()
+		if st.mtimeNs < racy && st.ctimeNs < racy {
+			h.cache.store(st, d, today)
+		} else {
+			h.racy.Add(1)
+		}
+		return e, nil
+	}
+}
+
+// readDigest hashes the content of the file at path, expected to be the
+// version st. It reports changed when the file was replaced or modified
+// while it was read.
+func (w *worker) readDigest(ctx context.Context, path string, st fileStat) (d Digest, changed bool, err error) {
+	h := w.h
+	select {
+	case h.sem <- struct{}{}:
+	case <-ctx.Done():
+		return d, false, ctx.Err()
+	}
+	defer func() { <-h.sem }()
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return d, true, nil // replaced by a symlink since lstat
+		}
+		return d, false, fmt.Errorf("hash: %w", err)
+	}
+	defer f.Close()
+	before, err := fstat(f)
+	if err != nil {
+		return d, false, err
+	}
+	if !before.sameVersion(st) {
+		return d, true, nil
+	}
+	if w.buf == nil {
+		w.buf = h.bufs.Get().(*[]byte)
+		w.b3 = blake3.New()
+	}
+	buf := *w.buf
+	w.b3.Reset()
+	var total, sinceCheck int64
+	for total < st.size {
+		n, err := f.Read(buf[:min(int64(len(buf)), st.size-total)])
+		w.b3.Write(buf[:n])
+		total += int64(n)
+		sinceCheck += int64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return d, false, fmt.Errorf("hash: read %s: %w", path, err)
+		}
+		if sinceCheck >= ctxCheckBytes {
+			sinceCheck = 0
+			if err := ctx.Err(); err != nil {
+				return d, false, err
+			}
+		}
+	}
+	h.read.Add(1)
+	h.bytes.Add(total)
+	after, err := fstat(f)
+	if err != nil {
+		return d, false, err
+	}
+	if total != st.size || !after.sameVersion(st) {
+		return d, true, nil
+	}
+	w.b3.Sum(d[:0])
+	return d, false, nil
+}
+
+func unixDay(t time.Time) int64 {
+	return t.Unix() / (24 * 60 * 60)
+}
