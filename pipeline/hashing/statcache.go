@@ -147,9 +147,10 @@ func loadStatCache(path string) (*statCache, bool, error) {
 
 // save merges the cache with the file at path (another process may have
 // saved since we loaded: its records of files we did not see are kept) and
-// replaces the file atomically by renaming a temporary file over it, so a
-// concurrent reader sees the old or the new cache, never a mix. The cache is
-// only an accelerator: no fsync, a lost or torn file is simply rebuilt.
+// replaces the file by renaming a temporary file over it, so a concurrent
+// reader sees the old or the new cache, never a mix. Savers take turns
+// through an advisory lock on path+".lock", so no merge is lost. The cache
+// is only an accelerator: no fsync; a lost or torn file is rebuilt.
 func (c *statCache) save(path string, today int64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -157,6 +158,14 @@ func (c *statCache) save(path string, today int64) error {
 		return nil
 	}
 	expiry := today - int64(statCacheExpiry/(24*time.Hour))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("save stat cache: %w", err)
+	}
+	unlock, err := lockFile(path + ".lock")
+	if err != nil {
+		return fmt.Errorf("save stat cache: %w", err)
+	}
+	defer unlock()
 	if b, err := os.ReadFile(path); err == nil {
 		if disk, ok := decodeStatCache(b); ok {
 			for id, r := range disk {
@@ -170,9 +179,6 @@ func (c *statCache) save(path string, today int64) error {
 		if r.day < expiry {
 			delete(c.recs, id)
 		}
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("save stat cache: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
 	if err != nil {
