@@ -4,6 +4,7 @@ package builtin
 import (
 	"github.com/nnrunner/nnrunner/pipeline/stage"
 	"github.com/nnrunner/nnrunner/stages/exec"
+	"github.com/nnrunner/nnrunner/stages/plan"
 )
 
 // Registry returns a registry holding all built-in stage types.
@@ -12,6 +13,7 @@ func Registry() (*stage.Registry, error) {
 	for _, s := range []stage.Stage{
 		// Each stage package adds its constructor here, e.g. fingerprint.New().
 		exec.New(),
+		plan.New(),
 	} {
 		if err := r.Register(s); err != nil {
 			return nil, err
