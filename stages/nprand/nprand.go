@@ -117,23 +117,30 @@ func (rs *RandomState) Indices(dst []int32, n int) {
 	mask |= mask >> 4
 	mask |= mask >> 8
 	mask |= mask >> 16
-	pos := rs.pos
-	for i := range dst {
-		for {
-			if pos >= stateLen {
-				rs.twist()
-				pos = 0
-			}
+	if m >= 1<<31 {
+		for i := range dst {
+			dst[i] = int32(rs.Interval(uint64(m)))
+		}
+		return
+	}
+	// Branch-free rejection: every tempered output is written to dst[j]
+	// and j advances only when it is accepted (m < 2^31, so m-v has its
+	// top bit set exactly when v > m).
+	pos, j := rs.pos, 0
+	for j < len(dst) {
+		if pos >= stateLen {
+			rs.twist()
+			pos = 0
+		}
+		for ; pos < stateLen && j < len(dst); pos++ {
 			y := rs.mt[pos]
-			pos++
 			y ^= y >> 11
 			y ^= (y << 7) & 0x9d2c5680
 			y ^= (y << 15) & 0xefc60000
 			y ^= y >> 18
-			if v := y & mask; v <= m {
-				dst[i] = int32(v)
-				break
-			}
+			v := y & mask
+			dst[j] = int32(v)
+			j += int(1 ^ ((m - v) >> 31))
 		}
 	}
 	rs.pos = pos

@@ -78,7 +78,7 @@ func Std(a []float32) float32 {
 		d := buf[:len(blk)]
 		for i, x := range blk {
 			v := x - m
-			d[i] = v * v
+			d[i] = float32(v * v) // conversion: no fused multiply-add
 		}
 		acc += Pairwise(d)
 	}
@@ -113,10 +113,12 @@ func PercentileFunc(n int, q float64, at func(i int) float32) float64 {
 	hi := min(l+1, n-1)
 	a, b := at(l), at(hi)
 	d := float64(b - a)
+	// The conversions keep the compiler from fusing into an FMA, which
+	// numpy's separate ufunc calls never do.
 	if t < 0.5 {
-		return float64(a) + d*t
+		return float64(a) + float64(d*t)
 	}
-	return float64(b) - d*(1-t)
+	return float64(b) - float64(d*(1-t))
 }
 
 // Median64 returns np.median of float64 values: the middle value, or the
