@@ -5,6 +5,7 @@ import (
 	"github.com/nnrunner/nnrunner/pipeline/stage"
 	"github.com/nnrunner/nnrunner/stages/exec"
 	"github.com/nnrunner/nnrunner/stages/plan"
+	"github.com/nnrunner/nnrunner/stages/preprocess"
 )
 
 // Registry returns a registry holding all built-in stage types.
@@ -14,6 +15,7 @@ func Registry() (*stage.Registry, error) {
 		// Each stage package adds its constructor here, e.g. fingerprint.New().
 		exec.New(),
 		plan.New(),
+		preprocess.New(),
 	} {
 		if err := r.Register(s); err != nil {
 			return nil, err

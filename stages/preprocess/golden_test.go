@@ -2,6 +2,7 @@ package preprocess
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/nnrunner/nnrunner/stages/imageio"
 	"github.com/nnrunner/nnrunner/stages/npy"
 	"github.com/nnrunner/nnrunner/stages/plans"
+	"github.com/nnrunner/nnrunner/stages/pyjson"
 )
 
 // sharedDir returns ../shared relative to the repository root, or skips.
@@ -227,4 +229,16 @@ func readGoldenProperties(path string) (*Properties, error) {
 	}
 	p.Geometry.SITK = st
 	return p, nil
+}
+
+// readObject reads a JSON object file.
+func readObject(path string) (*pyjson.Object, error) { return pyjson.ReadObject(path) }
+
+// decodeInto converts a decoded pyjson value into v through JSON.
+func decodeInto(x any, v any) error {
+	raw, err := pyjson.Marshal(x, pyjson.Options{})
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, v)
 }

@@ -3,7 +3,6 @@ package preprocess
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 
 	"github.com/nnrunner/nnrunner/stages/imageio"
 	"github.com/nnrunner/nnrunner/stages/pyjson"
@@ -112,32 +111,4 @@ func propertiesFromObject(o *pyjson.Object) (*Properties, error) {
 		}
 	}
 	return p, nil
-}
-
-// writeProperties writes p to path in one line, as json.dumps does.
-func writeProperties(path string, p *Properties) error {
-	o, err := p.Object()
-	if err != nil {
-		return err
-	}
-	b, err := pyjson.Marshal(o, pyjson.Options{})
-	if err != nil {
-		return fmt.Errorf("encode properties %s: %w", path, err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return fmt.Errorf("write properties: %w", err)
-	}
-	return nil
-}
-
-// readObject reads a JSON object file.
-func readObject(path string) (*pyjson.Object, error) { return pyjson.ReadObject(path) }
-
-// decodeInto converts a decoded pyjson value into v through JSON.
-func decodeInto(x any, v any) error {
-	raw, err := pyjson.Marshal(x, pyjson.Options{})
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, v)
 }
