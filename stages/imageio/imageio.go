@@ -246,7 +246,7 @@ func (g Geometry) arrayShape() [3]int {
 }
 
 // segHeader builds the header of a label map on geom: NIfTI-1, the
-// geometry fields copied, no scaling, millimetre/second units if unset.
+// geometry fields copied unchanged, no scaling.
 func segHeader(geom Geometry) *nifti.Header {
 	h := &nifti.Header{Version: 1, Geometry: geom.NIfTI, SclSlope: 1}
 	h.Dim[0] = int64(geom.Dim)
@@ -255,9 +255,6 @@ func segHeader(geom Geometry) *nifti.Header {
 	}
 	for i := geom.Dim + 1; i < 8; i++ {
 		h.Dim[i] = 1
-	}
-	if h.XYZTUnits == 0 {
-		h.XYZTUnits = 2 | 8 // NIFTI_UNITS_MM | NIFTI_UNITS_SEC
 	}
 	return h
 }
