@@ -110,7 +110,7 @@ func ConvForward[T Float](ws *Workspace, g ConvGeom, x, w, bias, y []T) {
 			continue
 		}
 		rows, rpc := out[0]*out[1], g.rowsPerChunk(ws)
-		col := scratch[T](ws, kc*min(rpc, rows)*out[2])
+		col := scratch[T](ws, slotCol, kc*min(rpc, rows)*out[2])
 		for r0 := 0; r0 < rows; r0 += rpc {
 			r1 := min(rows, r0+rpc)
 			nc := (r1 - r0) * out[2]
@@ -130,6 +130,14 @@ func ConvBackwardData[T Float](ws *Workspace, g ConvGeom, dy, w, dx []T) {
 	mustLen("conv output gradient", dy, g.OutLen())
 	mustLen("conv weight", w, g.WeightLen())
 	mustLen("conv input gradient", dx, g.InLen())
+	if g.flippable() {
+		// dx is the convolution of dy with the flipped, transposed kernel: a
+		// gather with forward-shaped GEMMs instead of a scatter.
+		fg, wf := g.flipped(), scratch[T](ws, slotWeight, g.WeightLen())
+		flipWeights(&g, w, wf)
+		ConvForward(ws, fg, dy, wf, nil, dx)
+		return
+	}
 	out := g.Out()
 	p, pin := prod(out), prod(g.In)
 	kc := g.InC * prod(g.Kernel)
@@ -142,12 +150,48 @@ func ConvBackwardData[T Float](ws *Workspace, g ConvGeom, dy, w, dx []T) {
 		}
 		clear(dxn)
 		rows, rpc := out[0]*out[1], g.rowsPerChunk(ws)
-		col := scratch[T](ws, kc*min(rpc, rows)*out[2])
+		col := scratch[T](ws, slotCol, kc*min(rpc, rows)*out[2])
 		for r0 := 0; r0 < rows; r0 += rpc {
 			r1 := min(rows, r0+rpc)
 			nc := (r1 - r0) * out[2]
 			blas.Gemm(true, false, kc, nc, g.OutC, 1, w, kc, dyn[r0*out[2]:], p, 0, col, nc)
 			col2vol(&g, col[:kc*nc], r0, r1, dxn)
+		}
+	}
+}
+
+// flippable reports whether the backward-data pass is itself a convolution:
+// stride 1 and padding at most kernel−1 on every axis (not pointwise, which
+// is a plain GEMM already).
+func (g *ConvGeom) flippable() bool {
+	for a := range 3 {
+		if g.Stride[a] != 1 || g.Pad[a] > g.Kernel[a]-1 {
+			return false
+		}
+	}
+	return !g.pointwise()
+}
+
+// flipped is the convolution of dy that yields dx for a flippable g.
+func (g *ConvGeom) flipped() ConvGeom {
+	f := ConvGeom{N: g.N, InC: g.OutC, OutC: g.InC, In: g.Out(), Kernel: g.Kernel, Stride: g.Stride}
+	for a := range 3 {
+		f.Pad[a] = g.Kernel[a] - 1 - g.Pad[a]
+	}
+	return f
+}
+
+// flipWeights writes wf[ci, co, t] = w[co, ci, K−1−t], the weights of the
+// flipped convolution.
+func flipWeights[T Float](g *ConvGeom, w, wf []T) {
+	k := prod(g.Kernel)
+	for co := range g.OutC {
+		for ci := range g.InC {
+			src := w[(co*g.InC+ci)*k : (co*g.InC+ci+1)*k]
+			dst := wf[(ci*g.OutC+co)*k : (ci*g.OutC+co+1)*k]
+			for t, v := range src {
+				dst[k-1-t] = v
+			}
 		}
 	}
 }
@@ -175,7 +219,7 @@ func ConvBackwardFilter[T Float](ws *Workspace, g ConvGeom, x, dy, dw, dbias []T
 			continue
 		}
 		rows, rpc := out[0]*out[1], g.rowsPerChunk(ws)
-		col := scratch[T](ws, kc*min(rpc, rows)*out[2])
+		col := scratch[T](ws, slotCol, kc*min(rpc, rows)*out[2])
 		for r0 := 0; r0 < rows; r0 += rpc {
 			r1 := min(rows, r0+rpc)
 			nc := (r1 - r0) * out[2]

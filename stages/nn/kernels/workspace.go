@@ -7,29 +7,37 @@ import "fmt"
 // *Workspace makes each call allocate its own scratch. A Workspace must not
 // be used by two kernel calls at the same time.
 type Workspace struct {
-	f32 []float32
-	f64 []float64
+	f32 [numSlots][]float32
+	f64 [numSlots][]float64
 	// colBudget overrides the column-matrix chunk size (elements) when > 0.
 	colBudget int
 }
 
-// scratch returns n elements of scratch memory with undefined contents.
-func scratch[T Float](ws *Workspace, n int) []T {
+// Scratch slots: a kernel may hold one buffer of each slot at a time.
+const (
+	slotCol    = iota // column matrices
+	slotWeight        // rearranged weights
+	numSlots
+)
+
+// scratch returns n elements of the slot's scratch memory with undefined
+// contents.
+func scratch[T Float](ws *Workspace, slot, n int) []T {
 	if ws == nil {
 		return make([]T, n)
 	}
 	var z T
 	switch any(z).(type) {
 	case float32:
-		if cap(ws.f32) < n {
-			ws.f32 = make([]float32, n)
+		if cap(ws.f32[slot]) < n {
+			ws.f32[slot] = make([]float32, n)
 		}
-		return any(ws.f32[:n]).([]T)
+		return any(ws.f32[slot][:n]).([]T)
 	default:
-		if cap(ws.f64) < n {
-			ws.f64 = make([]float64, n)
+		if cap(ws.f64[slot]) < n {
+			ws.f64[slot] = make([]float64, n)
 		}
-		return any(ws.f64[:n]).([]T)
+		return any(ws.f64[slot][:n]).([]T)
 	}
 }
 

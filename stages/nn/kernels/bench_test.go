@@ -1,0 +1,90 @@
+package kernels
+
+import (
+	"testing"
+)
+
+// benchConv is a 3x3x3 convolution of the nnU-Net full-resolution stage at
+// the benchmark size: batch 2, patch 32x40x40, 32→32 channels.
+var benchConv = ConvGeom{N: 2, InC: 32, OutC: 32, In: [3]int{32, 40, 40},
+	Kernel: [3]int{3, 3, 3}, Stride: [3]int{1, 1, 1}, Pad: [3]int{1, 1, 1}}
+
+// benchConvDown is the strided first conv of the next stage: 32→64, stride 2.
+var benchConvDown = ConvGeom{N: 2, InC: 32, OutC: 64, In: [3]int{32, 40, 40},
+	Kernel: [3]int{3, 3, 3}, Stride: [3]int{2, 2, 2}, Pad: [3]int{1, 1, 1}}
+
+func reportGFLOPs(b *testing.B, flops float64) {
+	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+func benchConvPass(b *testing.B, g ConvGeom, pass string) {
+	x := to32(randSlice(1, g.InLen()))
+	w := to32(randSlice(2, g.WeightLen()))
+	bias := to32(randSlice(3, g.OutC))
+	y := to32(randSlice(4, g.OutLen()))
+	dx := make([]float32, g.InLen())
+	dw := make([]float32, g.WeightLen())
+	db := make([]float32, g.OutC)
+	var ws Workspace
+	b.ResetTimer()
+	for b.Loop() {
+		switch pass {
+		case "forward":
+			ConvForward(&ws, g, x, w, bias, y)
+		case "data":
+			ConvBackwardData(&ws, g, y, w, dx)
+		case "filter":
+			ConvBackwardFilter(&ws, g, x, y, dw, db)
+		}
+	}
+	reportGFLOPs(b, g.FLOPs())
+}
+
+func BenchmarkConv3dForward(b *testing.B)             { benchConvPass(b, benchConv, "forward") }
+func BenchmarkConv3dBackwardData(b *testing.B)        { benchConvPass(b, benchConv, "data") }
+func BenchmarkConv3dBackwardFilter(b *testing.B)      { benchConvPass(b, benchConv, "filter") }
+func BenchmarkConv3dStride2Forward(b *testing.B)      { benchConvPass(b, benchConvDown, "forward") }
+func BenchmarkConv3dStride2BackwardData(b *testing.B) { benchConvPass(b, benchConvDown, "data") }
+func BenchmarkConv3dStride2BackwardFilter(b *testing.B) {
+	benchConvPass(b, benchConvDown, "filter")
+}
+
+func BenchmarkConvTranspose3dForward(b *testing.B) {
+	g := ConvTransposeGeom{N: 2, InC: 64, OutC: 32, In: [3]int{16, 20, 20},
+		Kernel: [3]int{2, 2, 2}, Stride: [3]int{2, 2, 2}}
+	x, w := to32(randSlice(1, g.InLen())), to32(randSlice(2, g.WeightLen()))
+	bias, y := to32(randSlice(3, g.OutC)), make([]float32, g.OutLen())
+	var ws Workspace
+	for b.Loop() {
+		ConvTransposeForward(&ws, g, x, w, bias, y)
+	}
+	reportGFLOPs(b, g.FLOPs())
+}
+
+func BenchmarkInstanceNormForwardBackward(b *testing.B) {
+	const n, c, s = 2, 32, 32 * 40 * 40
+	x := to32(randSlice(1, n*c*s))
+	gamma, beta := to32(randSlice(2, c)), to32(randSlice(3, c))
+	y, dx := make([]float32, len(x)), make([]float32, len(x))
+	mean, rstd := make([]float32, n*c), make([]float32, n*c)
+	dg, db := make([]float32, c), make([]float32, c)
+	for b.Loop() {
+		InstanceNormForward(x, gamma, beta, n, c, s, InstanceNormEps, y, mean, rstd)
+		InstanceNormBackward(x, gamma, mean, rstd, y, n, c, s, dx, dg, db)
+	}
+	b.SetBytes(int64(len(x)) * 4)
+}
+
+func BenchmarkDiceCELoss(b *testing.B) {
+	const n, c, s = 2, 3, 32 * 40 * 40
+	cfg := NewDiceCE(false)
+	l64, t64 := lossInputs(cfg, n, c, s)
+	logits, target := to32(l64), to32(t64)
+	d := make([]float32, len(logits))
+	for b.Loop() {
+		if _, err := DiceCELoss(cfg, logits, target, n, c, s, 1, d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(len(logits)) * 4)
+}
