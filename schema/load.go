@@ -419,6 +419,11 @@ func (l *loader) resolver(full bool) resolveFunc {
 			if !ok {
 				return nil, false, fmt.Errorf("unknown reference %s: no stage %q; stages: %s", r.text, r.name, strings.Join(l.stageIDs(), ", "))
 			}
+			if up.KeyWith == nil {
+				// The upstream stage has its own errors; its outputs are
+				// unknown, so say nothing more here.
+				return "", true, nil
+			}
 			o, ok := findOutput(up.Outputs, r.output)
 			if !ok {
 				var names []string
@@ -440,7 +445,9 @@ func (l *loader) checkKind(p stage.Param, v any, full bool) (any, error) {
 	case stage.String:
 		s, ok := v.(string)
 		if !ok {
-			return nil, fmt.Errorf("want a string, got %s", describe(v))
+			if s, ok = scalarString(v); !ok {
+				return nil, fmt.Errorf("want a string, got %s", describe(v))
+			}
 		}
 		if len(p.Enum) > 0 && !contains(p.Enum, s) && !(!full && refPattern.MatchString(s)) {
 			return nil, fmt.Errorf("%q is not one of %s", s, strings.Join(p.Enum, ", "))
@@ -493,6 +500,9 @@ func (l *loader) checkKind(p stage.Param, v any, full bool) (any, error) {
 		out := make([]any, len(list))
 		for i, e := range list {
 			s, ok := e.(string)
+			if !ok && p.Kind == stage.Strings {
+				s, ok = scalarString(e)
+			}
 			if !ok {
 				return nil, fmt.Errorf("item %d: want a string, got %s", i, describe(e))
 			}
@@ -525,6 +535,17 @@ func (l *loader) checkKind(p stage.Param, v any, full bool) (any, error) {
 		return v, nil
 	}
 	return nil, fmt.Errorf("stage declares unknown parameter kind %q", p.Kind)
+}
+
+// scalarString formats a number or boolean where a string is expected
+// (`argv: [seq, 1, 10]`, or a whole-value `${params.n}` reference).
+func scalarString(v any) (string, bool) {
+	switch v.(type) {
+	case int64, float64, bool:
+		s, err := scalarText(v)
+		return s, err == nil
+	}
+	return "", false
 }
 
 func describe(v any) string {
