@@ -9,8 +9,8 @@ import (
 	"github.com/nnrunner/nnrunner/stages/resample"
 )
 
-// synthetic returns an anisotropic image (array order, thick first axis)
-// that is zero outside a box, and a label map with two ellipsoids.
+// synthetic returns an image that is zero outside a box and the labels, and
+// a label map with two nested ellipsoids.
 func synthetic(shape [3]int, spacing [3]float64) (*imageio.Image, []int16) {
 	n := shape[0] * shape[1] * shape[2]
 	img := &imageio.Image{Data: make([]float32, n), Shape: [4]int{1, shape[0], shape[1], shape[2]}, Spacing: spacing}
@@ -19,15 +19,15 @@ func synthetic(shape [3]int, spacing [3]float64) (*imageio.Image, []int16) {
 		for y := 0; y < shape[1]; y++ {
 			for z := 0; z < shape[2]; z++ {
 				i := (x*shape[1]+y)*shape[2] + z
-				if y >= 3 && y < shape[1]-2 && z >= 2 && z < shape[2]-4 {
-					img.Data[i] = float32(100 + (x*7+y*3+z)%50)
-				}
 				dx, dy, dz := float64(x-shape[0]/2)/4, float64(y-shape[1]/2)/9, float64(z-shape[2]/2)/8
 				switch r := dx*dx + dy*dy + dz*dz; {
 				case r < 0.3:
 					seg[i] = 2
 				case r < 1:
 					seg[i] = 1
+				}
+				if seg[i] > 0 || (y >= 3 && y < shape[1]-2 && z >= 2 && z < shape[2]-4) {
+					img.Data[i] = float32(100 + (x*7+y*3+z)%50)
 				}
 			}
 		}
