@@ -32,7 +32,7 @@ type Reader struct {
 	Header *Header
 
 	name     string
-	r        *bufio.Reader
+	r        io.Reader // the decompressed stream
 	gz       *gzip.Reader
 	file     *os.File
 	dataSize int64
@@ -68,23 +68,22 @@ func NewReader(src io.Reader, name string, size int64) (*Reader, error) {
 	br := bufio.NewReaderSize(src, 64<<10)
 	magic, _ := br.Peek(2)
 	limit := int64(MaxDataBytes)
+	rd.r = br
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, rd.errorf("gzip: %v", err)
 		}
-		rd.gz = gz
-		br = bufio.NewReaderSize(gz, 64<<10)
+		rd.gz, rd.r = gz, gz
 		if size >= 0 && size < limit/maxDeflateRatio {
 			limit = size * maxDeflateRatio
 		}
 	} else if size >= 0 && size < limit {
 		limit = size
 	}
-	rd.r = br
 
 	b := make([]byte, sizeofHdr2)
-	n, err := io.ReadFull(br, b[:4])
+	n, err := io.ReadFull(rd.r, b[:4])
 	if err != nil {
 		return nil, rd.errorf("file too short for a NIfTI header (%d bytes)", n)
 	}
@@ -96,7 +95,7 @@ func NewReader(src io.Reader, name string, size int64) (*Reader, error) {
 	if version == 2 {
 		hsize = sizeofHdr2
 	}
-	if n, err := io.ReadFull(br, b[4:hsize]); err != nil {
+	if n, err := io.ReadFull(rd.r, b[4:hsize]); err != nil {
 		return nil, rd.errorf("truncated NIfTI-%d header: %d of %d bytes", version, n+4, hsize)
 	}
 	var h *Header
@@ -120,7 +119,7 @@ func NewReader(src io.Reader, name string, size int64) (*Reader, error) {
 	}
 	// Skip extensions up to the voxel data.
 	if skip := h.VoxOffset - int64(hsize); skip > 0 {
-		if n, err := io.CopyN(io.Discard, br, skip); err != nil {
+		if n, err := io.CopyN(io.Discard, rd.r, skip); err != nil {
 			return nil, rd.errorf("truncated before voxel data: %d of %d bytes between header and vox_offset %d", n, skip, h.VoxOffset)
 		}
 	}
@@ -168,7 +167,7 @@ func readInto[T float32 | float64](r *Reader, dst []T) error {
 	}
 	size := h.Datatype.Size()
 	swap := h.ByteOrder == binary.BigEndian && size > 1
-	per := chunkBytes / size
+	per := min(chunkBytes/size, len(dst))
 	buf := make([]byte, per*size)
 	var scratch []float64
 	if scaled {
@@ -199,7 +198,8 @@ func readInto[T float32 | float64](r *Reader, dst []T) error {
 	if r.gz != nil {
 		// Surface CRC errors of fully read compressed files; a stream that
 		// continues past the data (trailing bytes) is fine.
-		if _, err := r.r.ReadByte(); err != nil && !errors.Is(err, io.EOF) {
+		var one [1]byte
+		if _, err := r.r.Read(one[:]); err != nil && !errors.Is(err, io.EOF) {
 			return r.errorf("gzip: %v", err)
 		}
 	}
