@@ -124,106 +124,139 @@ func (h *Hasher) Hash(ctx context.Context, path string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hash: %w", err)
 	}
-	var jobs []job
+	var root job
 	switch {
 	case fi.Mode().IsRegular():
 		real, err := filepath.EvalSymlinks(path)
 		if err != nil {
 			return nil, fmt.Errorf("hash: %w", err)
 		}
-		jobs = []job{{abs: real}}
+		root = job{abs: real}
 	case fi.IsDir():
-		if jobs, err = walk(ctx, path); err != nil {
-			return nil, err
-		}
+		root = job{abs: path, dir: true}
 	default:
 		return nil, fmt.Errorf("hash %s: unsupported file type %s: inputs must be regular files or directories", path, fi.Mode().Type())
 	}
-	entries := make([]Entry, len(jobs))
-	if err := h.hashAll(ctx, jobs, entries); err != nil {
+	entries, err := h.run(ctx, root)
+	if err != nil {
 		return nil, err
 	}
 	slices.SortFunc(entries, compareEntries)
 	return &Manifest{Entries: entries}, nil
 }
 
-// job is one path to hash: rel is its manifest path, abs its file path.
-// An empty directory needs no hashing and has dir set.
+// job is one path to visit: rel is its manifest path, abs its file path;
+// dir marks a directory to list.
 type job struct {
 	rel, abs string
 	dir      bool
 }
 
-// walk lists the files, symlinks and empty directories under root without
-// following symlinks.
-func walk(ctx context.Context, root string) ([]job, error) {
-	var jobs []job
-	var visit func(rel, abs string) error
-	visit = func(rel, abs string) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		des, err := os.ReadDir(abs)
-		if err != nil {
-			return fmt.Errorf("hash: %w", err)
-		}
-		if len(des) == 0 {
-			jobs = append(jobs, job{rel: rel, abs: abs, dir: true})
-			return nil
-		}
-		for _, de := range des {
-			crel, cabs := de.Name(), filepath.Join(abs, de.Name())
-			if rel != "" {
-				crel = rel + "/" + de.Name()
-			}
-			if de.IsDir() {
-				if err := visit(crel, cabs); err != nil {
-					return err
-				}
-				continue
-			}
-			jobs = append(jobs, job{rel: crel, abs: cabs})
-		}
-		return nil
-	}
-	if err := visit("", root); err != nil {
-		return nil, err
-	}
-	return jobs, nil
-}
-
-// hashAll hashes jobs into entries (same index) with up to h.workers
-// goroutines taking jobs in order from a shared counter.
-func (h *Hasher) hashAll(ctx context.Context, jobs []job, entries []Entry) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var next atomic.Int64
-	var firstErr error
-	var errOnce sync.Once
+// run visits root and everything under it with up to h.workers
+// goroutines sharing one queue of jobs, so listing directories, stat'ing
+// and reading files all overlap. Entries come back unordered.
+func (h *Hasher) run(ctx context.Context, root job) ([]Entry, error) {
+	q := &queue{jobs: []job{root}, pending: 1}
+	q.cond.L = &q.mu
+	results := make([][]Entry, h.workers)
 	var wg sync.WaitGroup
-	for range min(h.workers, len(jobs)) {
+	for i := range h.workers {
 		wg.Go(func() {
 			w := worker{h: h}
 			defer w.release()
 			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(jobs) || ctx.Err() != nil {
+				j, ok := q.pop()
+				if !ok {
 					return
 				}
-				e, err := w.hash(ctx, jobs[i])
-				if err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
-					return
+				err := ctx.Err()
+				if err == nil {
+					results[i], err = w.visit(ctx, j, q, results[i])
 				}
-				entries[i] = e
+				q.finish(err)
 			}
 		})
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if q.err != nil {
+		return nil, q.err
 	}
-	return ctx.Err()
+	return slices.Concat(results...), nil
+}
+
+// queue is the shared LIFO of jobs of one Hash call.
+type queue struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	jobs    []job
+	pending int   // jobs pushed and not yet finished
+	err     error // first error; stops all workers
+}
+
+// pop returns the next job, waiting while other workers may still push
+// some; it reports false when all work is done or an error occurred.
+func (q *queue) pop() (job, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.jobs) == 0 && q.pending > 0 && q.err == nil {
+		q.cond.Wait()
+	}
+	if q.err != nil || len(q.jobs) == 0 {
+		return job{}, false
+	}
+	j := q.jobs[len(q.jobs)-1]
+	q.jobs = q.jobs[:len(q.jobs)-1]
+	return j, true
+}
+
+func (q *queue) push(jobs []job) {
+	if len(jobs) == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.jobs = append(q.jobs, jobs...)
+	q.pending += len(jobs)
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+// finish marks a popped job done, recording its error if any.
+func (q *queue) finish(err error) {
+	q.mu.Lock()
+	q.pending--
+	if err != nil && q.err == nil {
+		q.err = err
+	}
+	wake := q.pending == 0 || q.err != nil
+	q.mu.Unlock()
+	if wake {
+		q.cond.Broadcast()
+	}
+}
+
+// visit handles one job: a directory is listed (its children are queued,
+// or it is recorded if empty); anything else is hashed into an entry.
+func (w *worker) visit(ctx context.Context, j job, q *queue, out []Entry) ([]Entry, error) {
+	if !j.dir {
+		e, err := w.hash(ctx, j)
+		return append(out, e), err
+	}
+	des, err := os.ReadDir(j.abs)
+	if err != nil {
+		return out, fmt.Errorf("hash: %w", err)
+	}
+	if len(des) == 0 {
+		return append(out, Entry{Path: j.rel, Kind: Dir, Mode: ModeDir}), nil
+	}
+	children := make([]job, len(des))
+	for i, de := range des {
+		children[i] = job{rel: de.Name(), abs: j.abs + string(filepath.Separator) + de.Name(), dir: de.IsDir()}
+		if j.rel != "" {
+			children[i].rel = j.rel + "/" + de.Name()
+		}
+	}
+	q.push(children)
+	return out, nil
 }
 
 // worker holds one hashing goroutine's reusable state.
@@ -240,9 +273,6 @@ func (w *worker) release() {
 }
 
 func (w *worker) hash(ctx context.Context, j job) (Entry, error) {
-	if j.dir {
-		return Entry{Path: j.rel, Kind: Dir, Mode: ModeDir}, nil
-	}
 	h := w.h
 	for attempt := 0; ; attempt++ {
 		start := h.now()
@@ -316,13 +346,6 @@ func (w *worker) readDigest(ctx context.Context, path string, st fileStat) (d Di
 		return d, false, fmt.Errorf("hash: %w", err)
 	}
 	defer f.Close()
-	before, err := fstat(f)
-	if err != nil {
-		return d, false, err
-	}
-	if !before.sameVersion(st) {
-		return d, true, nil
-	}
 	if w.buf == nil {
 		w.buf = h.bufs.Get().(*[]byte)
 		w.b3 = blake3.New()
@@ -350,6 +373,8 @@ func (w *worker) readDigest(ctx context.Context, path string, st fileStat) (d Di
 	}
 	h.read.Add(1)
 	h.bytes.Add(total)
+	// The file read must be the version stat'ed: not replaced since (other
+	// inode) nor modified while read (size, mtime or ctime differ).
 	after, err := fstat(f)
 	if err != nil {
 		return d, false, err
