@@ -240,7 +240,7 @@ func TestReadImagesMismatch(t *testing.T) {
 	writeVolume(t, c, []int{4, 3, 2}, []float64{1, 1, 3.1}, one)
 	writeVolume(t, d, []int{4, 3, 2}, []float64{1, 1, 3.000001}, one)
 	cases := []struct {
-		name  string
+		name    string
 		paths   []string
 		want    string   // "" for success
 		mention []string // files the error must name
