@@ -199,6 +199,9 @@ func (l *loader) declareStages() {
 // references and records inputs and dependencies.
 func (l *loader) resolveStage(s *Stage, d *stageDecl) {
 	s.With = l.resolveWith(s, d, true)
+	if s.With == nil {
+		return // the errors are reported
+	}
 	deps := map[string]bool{}
 	for i, n := range d.needs {
 		if _, ok := l.wf.byID[n]; !ok {

@@ -37,16 +37,16 @@ type Result struct {
 	Stage      string              `json:"stage"`
 	Components cachekey.Components `json:"components"`
 	// Tree is the store manifest of the whole output directory.
-	Tree    hashing.Digest    `json:"tree"`
-	Outputs map[string]Output `json:"outputs"`
-	Started   time.Time      `json:"started"`
-	Duration  float64        `json:"duration_s"`
-	Host      string         `json:"host"`
-	Seed      any            `json:"seed,omitempty"`
-	LogDigest hashing.Digest `json:"log_digest"`
-	Attempts  int            `json:"attempts"`
-	Resumed   bool           `json:"resumed"`
-	Runner    string         `json:"runner_version"`
+	Tree      hashing.Digest    `json:"tree"`
+	Outputs   map[string]Output `json:"outputs"`
+	Started   time.Time         `json:"started"`
+	Duration  float64           `json:"duration_s"`
+	Host      string            `json:"host"`
+	Seed      any               `json:"seed,omitempty"`
+	LogDigest hashing.Digest    `json:"log_digest"`
+	Attempts  int               `json:"attempts"`
+	Resumed   bool              `json:"resumed"`
+	Runner    string            `json:"runner_version"`
 }
 
 // Committed is a stage's current result: what its out/ directory holds.
