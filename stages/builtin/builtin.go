@@ -6,6 +6,7 @@ import (
 	"github.com/nnrunner/nnrunner/stages/exec"
 	"github.com/nnrunner/nnrunner/stages/plan"
 	"github.com/nnrunner/nnrunner/stages/preprocess"
+	"github.com/nnrunner/nnrunner/stages/transfer"
 )
 
 // Registry returns a registry holding all built-in stage types.
@@ -15,6 +16,7 @@ func Registry() (*stage.Registry, error) {
 		// Each stage package adds its constructor here, e.g. fingerprint.New().
 		exec.New(),
 		plan.New(),
+		transfer.New(),
 		preprocess.New(),
 	} {
 		if err := r.Register(s); err != nil {
