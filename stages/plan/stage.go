@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -133,7 +134,7 @@ func (*Stage) Run(ctx context.Context, req *stage.Request) error {
 	if err != nil {
 		return fmt.Errorf("plan %s: %w", dir, err)
 	}
-	folds, err := datasetSplits(dir, in.CaseIDs())
+	splitsJSON, err := datasetSplits(dir, in.CaseIDs())
 	if err != nil {
 		return err
 	}
@@ -143,8 +144,8 @@ func (*Stage) Run(ctx context.Context, req *stage.Request) error {
 	if err := p.Save(filepath.Join(req.OutDir, opt.PlansName+".json")); err != nil {
 		return err
 	}
-	if err := splits.Save(filepath.Join(req.OutDir, SplitsFile), folds); err != nil {
-		return err
+	if err := os.WriteFile(filepath.Join(req.OutDir, SplitsFile), splitsJSON, 0o644); err != nil {
+		return fmt.Errorf("write splits: %w", err)
 	}
 	if err := copyFile(filepath.Join(req.OutDir, DatasetFile), filepath.Join(dir, DatasetFile)); err != nil {
 		return fmt.Errorf("copy dataset.json: %w", err)
@@ -160,9 +161,11 @@ func (*Stage) Run(ctx context.Context, req *stage.Request) error {
 	return nil
 }
 
-// datasetSplits returns the raw dataset's own splits_final.json when it has
-// one (upstream copies it), else the default 5-fold split of the cases.
-func datasetSplits(dir string, ids []string) ([]splits.Fold, error) {
+// datasetSplits returns the splits file to write: the raw dataset's own
+// splits_final.json byte for byte when it has one (upstream copies it; it
+// must name only the dataset's cases), else upstream's default 5-fold split
+// of the cases.
+func datasetSplits(dir string, ids []string) ([]byte, error) {
 	own := filepath.Join(dir, SplitsFile)
 	ok, err := fileExists(own)
 	if err != nil {
@@ -176,17 +179,17 @@ func datasetSplits(dir string, ids []string) ([]splits.Fold, error) {
 		for i, f := range folds {
 			for _, id := range slices.Concat(f.Train, f.Val) {
 				if _, found := slices.BinarySearch(ids, id); !found {
-					return nil, fmt.Errorf("%s: fold %d names case %q, which is not in the dataset", own, i, id)
+					return nil, fmt.Errorf("%s: fold %d names case %q, which is not in the dataset; fix or remove the file", own, i, id)
 				}
 			}
 		}
-		return folds, nil
+		return os.ReadFile(own)
 	}
 	folds, err := splits.Default(ids)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	return folds, nil
+	return splits.Marshal(folds)
 }
 
 // options reads the planning parameters.

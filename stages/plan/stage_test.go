@@ -161,3 +161,38 @@ func TestGPUMemoryTarget(t *testing.T) {
 		t.Errorf("patch voxels at 2 GB = %d, at 8 GB = %d; want fewer at 2 GB", small, big)
 	}
 }
+
+// TestRawSplits: a raw dataset's own splits_final.json is copied unchanged;
+// one naming unknown cases is rejected.
+func TestRawSplits(t *testing.T) {
+	shared := sharedDir(t)
+	src := filepath.Join(shared, "golden", "raw", "Dataset503_SynthMR")
+	dir := filepath.Join(t.TempDir(), "Dataset503_SynthMR")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"imagesTr", "labelsTr", "dataset.json"} {
+		if err := os.Symlink(filepath.Join(src, n), filepath.Join(dir, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fp := filepath.Join(shared, "golden", "upstream", "Dataset503_SynthMR")
+	own := `[{"train": ["mr_000", "mr_001", "mr_002"], "val": ["mr_003", "mr_004"]}]`
+	if err := os.WriteFile(filepath.Join(dir, SplitsFile), []byte(own), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runStage(t, New(), stage.Values{"dataset": dir, "fingerprint": fp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(out, SplitsFile)); string(got) != own {
+		t.Errorf("splits = %s, want the raw file unchanged", got)
+	}
+	bad := strings.Replace(own, "mr_004", "mr_005", 1)
+	if err := os.WriteFile(filepath.Join(dir, SplitsFile), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := runStage(t, New(), stage.Values{"dataset": dir, "fingerprint": fp}); err == nil || !strings.Contains(err.Error(), `"mr_005", which is not in the dataset`) {
+		t.Errorf("error = %v, want one naming mr_005", err)
+	}
+}
