@@ -1,0 +1,188 @@
+package fingerprint
+
+import (
+	"bufio"
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// sharedDir returns ../shared next to the repository root, or skips.
+func sharedDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("repository root (go.mod) not found")
+		}
+		dir = parent
+	}
+	s := filepath.Join(dir, "..", "shared")
+	if _, err := os.Stat(filepath.Join(s, "golden")); err != nil {
+		t.Skipf("golden data not available at %s", s)
+	}
+	return s
+}
+
+// hippocampusDataset builds a raw dataset folder of symlinks for one of the
+// hippocampus golden datasets (golden/raw/<name>/CASES.txt).
+func hippocampusDataset(t testing.TB, shared, name string) string {
+	t.Helper()
+	src := filepath.Join(shared, "data", "msd-hippocampus")
+	if _, err := os.Stat(filepath.Join(src, "imagesTr")); err != nil {
+		t.Skipf("msd-hippocampus data not available: %v", err)
+	}
+	raw := filepath.Join(shared, "golden", "raw", name)
+	dir := t.TempDir()
+	for _, sub := range []string{"imagesTr", "labelsTr"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func(from, to string) {
+		if err := os.Symlink(from, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link(filepath.Join(raw, "dataset.json"), filepath.Join(dir, "dataset.json"))
+	fh, err := os.Open(filepath.Join(raw, "CASES.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		id := strings.TrimSpace(sc.Text())
+		if id == "" || strings.HasPrefix(id, "#") {
+			continue
+		}
+		link(filepath.Join(src, "imagesTr", id+"_0000.nii.gz"), filepath.Join(dir, "imagesTr", id+"_0000.nii.gz"))
+		link(filepath.Join(src, "labelsTr", id+".nii.gz"), filepath.Join(dir, "labelsTr", id+".nii.gz"))
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// relErr is |a-b| / |b| (0 when both are 0).
+func relErr(a, b float64) float64 {
+	if a == b {
+		return 0
+	}
+	return math.Abs(a-b) / math.Abs(b)
+}
+
+// compareFingerprint checks every key: shapes exact, floats within tol
+// relative; it logs which floats are bit-identical.
+func compareFingerprint(t *testing.T, got, want *Fingerprint, tol float64) {
+	t.Helper()
+	if len(got.ShapesAfterCrop) != len(want.ShapesAfterCrop) {
+		t.Fatalf("%d shapes, want %d", len(got.ShapesAfterCrop), len(want.ShapesAfterCrop))
+	}
+	for i := range want.ShapesAfterCrop {
+		if got.ShapesAfterCrop[i] != want.ShapesAfterCrop[i] {
+			t.Errorf("shapes_after_crop[%d] = %v, want %v", i, got.ShapesAfterCrop[i], want.ShapesAfterCrop[i])
+		}
+		if got.Spacings[i] != want.Spacings[i] {
+			t.Errorf("spacings[%d] = %v, want %v (bit-exact)", i, got.Spacings[i], want.Spacings[i])
+		}
+	}
+	if e := relErr(got.MedianRelativeSizeAfterCropping, want.MedianRelativeSizeAfterCropping); e > tol {
+		t.Errorf("median_relative_size_after_cropping = %v, want %v", got.MedianRelativeSizeAfterCropping, want.MedianRelativeSizeAfterCropping)
+	}
+	if len(got.Channels) != len(want.Channels) {
+		t.Fatalf("%d channels, want %d", len(got.Channels), len(want.Channels))
+	}
+	for ch := range want.Channels {
+		g, w := got.Channels[ch], want.Channels[ch]
+		for _, f := range []struct {
+			name      string
+			got, want float64
+		}{{"max", g.Max, w.Max}, {"mean", g.Mean, w.Mean}, {"median", g.Median, w.Median}, {"min", g.Min, w.Min},
+			{"percentile_00_5", g.Percentile005, w.Percentile005}, {"percentile_99_5", g.Percentile995, w.Percentile995}, {"std", g.Std, w.Std}} {
+			e := relErr(f.got, f.want)
+			if e > tol {
+				t.Errorf("channel %d %s = %v, want %v (rel. error %.2g)", ch, f.name, f.got, f.want, e)
+			} else if e != 0 {
+				t.Logf("channel %d %s within tolerance, not bit-identical: %v vs %v", ch, f.name, f.got, f.want)
+			}
+		}
+	}
+}
+
+func TestGoldenSynthetic(t *testing.T) {
+	shared := sharedDir(t)
+	for _, name := range []string{"Dataset501_SynthCTPre", "Dataset502_SynthCTFine", "Dataset503_SynthMR"} {
+		t.Run(name, func(t *testing.T) {
+			want, err := ReadFile(filepath.Join(shared, "golden", "upstream", name, FileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Extract(context.Background(), filepath.Join(shared, "golden", "raw", name), Options{Verify: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareFingerprint(t, got, want, 1e-6)
+			assertSameJSON(t, got, filepath.Join(shared, "golden", "upstream", name, FileName))
+		})
+	}
+}
+
+// assertSameJSON checks that WriteFile reproduces upstream's file byte for
+// byte when the values are equal.
+func assertSameJSON(t *testing.T, f *Fingerprint, upstream string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), FileName)
+	if err := f.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Logf("written JSON differs from upstream's bytes (values compared above)")
+	} else {
+		t.Logf("written JSON is byte-identical to upstream's")
+	}
+}
+
+// TestGoldenHippocampus compares against upstream on the real MSD
+// hippocampus data (192 + 68 cases). It reads 260 volumes and draws 2e8
+// samples, so it is skipped with -short.
+func TestGoldenHippocampus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hippocampus golden comparison reads 260 cases; skipped with -short")
+	}
+	shared := sharedDir(t)
+	for _, name := range []string{"Dataset004_HippoPre", "Dataset005_HippoFine"} {
+		t.Run(name, func(t *testing.T) {
+			dir := hippocampusDataset(t, shared, name)
+			want, err := ReadFile(filepath.Join(shared, "golden", "upstream", name, FileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Extract(context.Background(), dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareFingerprint(t, got, want, 1e-6)
+			assertSameJSON(t, got, filepath.Join(shared, "golden", "upstream", name, FileName))
+		})
+	}
+}
