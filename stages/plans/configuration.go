@@ -162,8 +162,10 @@ func (c *Configuration) Object() *pyjson.Object {
 
 // parseConfiguration reads a resolved configuration object.
 func parseConfiguration(name string, o *pyjson.Object, where string) (*Configuration, error) {
-	if o.Has("UNet_class_name") {
-		return nil, fmt.Errorf("%s: old-format configuration (UNet_class_name, pool_op_kernel_sizes, ...) is not supported; re-plan the dataset with nnU-Net >= 2.4 or with the plan stage", where)
+	if !o.Has("architecture") && o.Has("UNet_class_name") {
+		if err := convertOldFormat(o, where); err != nil {
+			return nil, err
+		}
 	}
 	f := &fields{o: o, where: where}
 	c := &Configuration{
@@ -210,4 +212,43 @@ func parseConfiguration(name string, o *pyjson.Object, where string) (*Configura
 		}
 	}
 	return c, nil
+}
+
+// Keys of the pre-2.3 configuration format that upstream's
+// ConfigurationManager converts into an architecture block.
+var oldFormatKeys = []string{"UNet_class_name", "UNet_base_num_features", "n_conv_per_stage_encoder",
+	"n_conv_per_stage_decoder", "num_pool_per_axis", "pool_op_kernel_sizes", "conv_kernel_sizes", "unet_max_num_features"}
+
+// convertOldFormat rewrites an old-format configuration (o, a resolved
+// copy) in place as upstream's ConfigurationManager does: the network
+// keys become an architecture block. Only PlainConvUNet is supported.
+func convertOldFormat(o *pyjson.Object, where string) error {
+	f := &fields{o: o, where: where}
+	class := f.str("UNet_class_name")
+	if f.err == nil && class != "PlainConvUNet" {
+		return fmt.Errorf("%s: old-format plans with UNet_class_name %q are not supported (only PlainConvUNet); re-plan the dataset with the plan stage", where, class)
+	}
+	base := f.integer("UNet_base_num_features")
+	maxFeat := f.integer("unet_max_num_features")
+	enc := f.ints("n_conv_per_stage_encoder")
+	dec := f.ints("n_conv_per_stage_decoder")
+	kernels := f.intLists("conv_kernel_sizes")
+	strides := f.intLists("pool_op_kernel_sizes")
+	patch := f.ints("patch_size")
+	if f.err != nil {
+		return fmt.Errorf("old-format plans: %w", f.err)
+	}
+	features := make([]int, len(enc))
+	for i := range features {
+		features[i] = min(base<<i, maxFeat)
+	}
+	a := NewPlainConvUNet(len(patch), features, kernels, strides)
+	a.NStages = len(enc)
+	a.NConvPerStage = enc
+	a.NConvPerStageDecoder = dec
+	for _, k := range oldFormatKeys {
+		o.Delete(k)
+	}
+	o.Set("architecture", a.Object())
+	return nil
 }

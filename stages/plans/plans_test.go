@@ -233,3 +233,57 @@ func mustObject(t *testing.T, s string) *pyjson.Object {
 	}
 	return v.(*pyjson.Object)
 }
+
+// TestOldFormat: a pre-2.3 configuration is converted to an architecture
+// block as upstream's ConfigurationManager does.
+func TestOldFormat(t *testing.T) {
+	data, seg, prob := DefaultResampling()
+	c := Configuration{
+		DataIdentifier: "P_3d_fullres", PreprocessorName: DefaultPreprocessor, BatchSize: 2,
+		PatchSize: []int{16, 64, 56}, MedianImageSizeInVoxels: []float64{15, 57, 52},
+		Spacing: []float64{4.8, 0.85, 0.85}, NormalizationSchemes: []string{"CTNormalization"}, UseMaskForNorm: []bool{false},
+		ResamplingData: data, ResamplingSeg: seg, ResamplingProbabilities: prob,
+	}
+	o := c.Object()
+	o.Delete("architecture")
+	for _, kv := range []struct {
+		k string
+		v string
+	}{
+		{"UNet_class_name", `"PlainConvUNet"`}, {"UNet_base_num_features", `32`}, {"unet_max_num_features", `320`},
+		{"n_conv_per_stage_encoder", `[2, 2, 2, 2, 2]`}, {"n_conv_per_stage_decoder", `[2, 2, 2, 2]`},
+		{"num_pool_per_axis", `[2, 4, 3]`},
+		{"pool_op_kernel_sizes", `[[1, 1, 1], [1, 2, 2], [1, 2, 2], [2, 2, 2], [2, 2, 1]]`},
+		{"conv_kernel_sizes", `[[1, 3, 3], [1, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]]`},
+	} {
+		v, err := pyjson.Unmarshal([]byte(kv.v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Set(kv.k, v)
+	}
+	p := New(Header{DatasetName: "D", PlansName: "P", TransposeForward: []int{0, 1, 2}, TransposeBackward: []int{0, 1, 2}})
+	p.SetConfiguration("3d_fullres", o)
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Configuration("3d_fullres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := NewPlainConvUNet(3, []int{32, 64, 128, 256, 320},
+		[][]int{{1, 3, 3}, {1, 3, 3}, {3, 3, 3}, {3, 3, 3}, {3, 3, 3}},
+		[][]int{{1, 1, 1}, {1, 2, 2}, {1, 2, 2}, {2, 2, 2}, {2, 2, 1}})
+	x, _ := pyjson.Marshal(want.Object(), pyjson.Options{})
+	y, _ := pyjson.Marshal(got.Architecture.Object(), pyjson.Options{})
+	if string(x) != string(y) {
+		t.Errorf("converted architecture\n got %s\nwant %s", y, x)
+	}
+	if raw, _ := p.RawConfiguration("3d_fullres"); !raw.Has("UNet_class_name") {
+		t.Error("conversion modified the stored configuration")
+	}
+	o.Set("UNet_class_name", "ResidualEncoderUNet")
+	if _, err := p.Configuration("3d_fullres"); err == nil || !strings.Contains(err.Error(), "only PlainConvUNet") {
+		t.Errorf("ResidualEncoderUNet error = %v", err)
+	}
+}
