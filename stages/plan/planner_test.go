@@ -308,3 +308,16 @@ func TestPlanVectors(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkPlanBigCT plans the huge-CT fingerprint of Appendix B.5 (patch
+// shrinking and 10 lowres iterations).
+func BenchmarkPlanBigCT(b *testing.B) {
+	ds := DatasetInfo{Name: "Dataset993_FakeBigCT", Channels: []string{"CT"}, NumLabelKeys: 3, NumTraining: 6, ImageReaderWriter: "SimpleITKIO"}
+	fp := fingerprint([][]float64{{0.78, 0.78, 2.5}, {0.7, 0.7, 2.0}, {0.9, 0.9, 3.0}, {0.8, 0.8, 2.5}, {0.75, 0.75, 2.5}, {0.82, 0.82, 2.5}},
+		[][]int{{512, 512, 160}, {512, 512, 220}, {512, 512, 120}, {480, 500, 180}, {512, 512, 150}, {400, 420, 140}}, 0.9, 1)
+	for b.Loop() {
+		if _, err := Plan(ds, fp, Options{}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
