@@ -6,6 +6,7 @@ import (
 	"github.com/nnrunner/nnrunner/stages/exec"
 	"github.com/nnrunner/nnrunner/stages/plan"
 	"github.com/nnrunner/nnrunner/stages/preprocess"
+	"github.com/nnrunner/nnrunner/stages/synthesize"
 	"github.com/nnrunner/nnrunner/stages/transfer"
 )
 
@@ -18,6 +19,7 @@ func Registry() (*stage.Registry, error) {
 		plan.New(),
 		transfer.New(),
 		preprocess.New(),
+		synthesize.New(),
 	} {
 		if err := r.Register(s); err != nil {
 			return nil, err
