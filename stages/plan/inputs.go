@@ -10,17 +10,14 @@ import (
 	"strings"
 
 	"github.com/nnrunner/nnrunner/stages/dataset"
+	"github.com/nnrunner/nnrunner/stages/fingerprint"
 	"github.com/nnrunner/nnrunner/stages/pyjson"
 )
-
-// FingerprintFile is the fingerprint's file name inside a fingerprint
-// folder.
-const FingerprintFile = "dataset_fingerprint.json"
 
 // Inputs are a raw dataset and its fingerprint, checked to belong together.
 type Inputs struct {
 	Dataset         *dataset.Dataset
-	Fingerprint     *Fingerprint
+	Fingerprint     *fingerprint.Fingerprint
 	FingerprintPath string
 	Info            DatasetInfo
 }
@@ -28,23 +25,23 @@ type Inputs struct {
 // LoadInputs reads the raw dataset folder and the fingerprint (a
 // dataset_fingerprint.json file or a folder holding one) and refuses a
 // fingerprint whose case or channel count differs from the dataset's.
-func LoadInputs(datasetDir, fingerprint string) (*Inputs, error) {
+func LoadInputs(datasetDir, fingerprintPath string) (*Inputs, error) {
 	d, err := dataset.Load(datasetDir)
 	if err != nil {
 		return nil, err
 	}
-	fpPath := fingerprint
+	fpPath := fingerprintPath
 	if st, err := os.Stat(fpPath); err == nil && st.IsDir() {
-		fpPath = filepath.Join(fpPath, FingerprintFile)
+		fpPath = filepath.Join(fpPath, fingerprint.FileName)
 	}
-	fp, err := LoadFingerprint(fpPath)
+	fp, err := fingerprint.ReadFile(fpPath)
 	if err != nil {
 		return nil, err
 	}
 	djPath := filepath.Join(datasetDir, "dataset.json")
-	if len(fp.Spacings) != len(d.Cases) || fp.NumChannels != len(d.Channels) {
+	if len(fp.Spacings) != len(d.Cases) || len(fp.Channels) != len(d.Channels) {
 		return nil, fmt.Errorf("fingerprint %s describes %d cases with %d channels, but %s lists %d cases with %d channels: the fingerprint belongs to another dataset; compute the fingerprint of %s",
-			fpPath, len(fp.Spacings), fp.NumChannels, djPath, len(d.Cases), len(d.Channels), datasetDir)
+			fpPath, len(fp.Spacings), len(fp.Channels), djPath, len(d.Cases), len(d.Channels), datasetDir)
 	}
 	rw, err := ReaderWriterFor(d.FileEnding, d.ReaderWriter)
 	if err != nil {

@@ -7,8 +7,10 @@ import (
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/nnrunner/nnrunner/stages/fingerprint"
 	"github.com/nnrunner/nnrunner/stages/npstat"
 	"github.com/nnrunner/nnrunner/stages/plans"
+	"github.com/nnrunner/nnrunner/stages/pyjson"
 )
 
 // Constants of upstream's default ExperimentPlanner (spec §4.1).
@@ -65,7 +67,7 @@ type Options struct {
 // fingerprint (spec §4) and returns the plans. Overrides replace the
 // derived values before the topology is computed and are recorded under
 // plans.KeyOverrides.
-func Plan(ds DatasetInfo, fp *Fingerprint, opt Options, log hclog.Logger) (*plans.Plans, error) {
+func Plan(ds DatasetInfo, fp *fingerprint.Fingerprint, opt Options, log hclog.Logger) (*plans.Plans, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -76,7 +78,7 @@ func Plan(ds DatasetInfo, fp *Fingerprint, opt Options, log hclog.Logger) (*plan
 	return p.plan()
 }
 
-func checkOptions(ds DatasetInfo, fp *Fingerprint, opt *Options) error {
+func checkOptions(ds DatasetInfo, fp *fingerprint.Fingerprint, opt *Options) error {
 	if opt.PlansName == "" {
 		opt.PlansName = plans.DefaultPlansName
 	}
@@ -111,15 +113,24 @@ func checkOptions(ds DatasetInfo, fp *Fingerprint, opt *Options) error {
 		return fmt.Errorf("dataset %s has no labels", ds.Name)
 	case ds.NumTraining < 1:
 		return fmt.Errorf("dataset %s: numTraining is %d", ds.Name, ds.NumTraining)
-	case fp.NumChannels != len(ds.Channels):
-		return fmt.Errorf("the fingerprint has intensity statistics for %d channels but dataset %s has %d", fp.NumChannels, ds.Name, len(ds.Channels))
+	case len(fp.Channels) != len(ds.Channels):
+		return fmt.Errorf("the fingerprint has intensity statistics for %d channels but dataset %s has %d", len(fp.Channels), ds.Name, len(ds.Channels))
+	case len(fp.Spacings) == 0 || len(fp.Spacings) != len(fp.ShapesAfterCrop):
+		return fmt.Errorf("the fingerprint has %d spacings and %d shapes; want one of each per case", len(fp.Spacings), len(fp.ShapesAfterCrop))
+	}
+	for i := range fp.Spacings {
+		for a := range 3 {
+			if !(fp.Spacings[i][a] > 0) || fp.ShapesAfterCrop[i][a] < 1 {
+				return fmt.Errorf("the fingerprint's case %d has spacing %v and shape %v; want positive values", i, fp.Spacings[i], fp.ShapesAfterCrop[i])
+			}
+		}
 	}
 	return nil
 }
 
 type planner struct {
 	ds    DatasetInfo
-	fp    *Fingerprint
+	fp    *fingerprint.Fingerprint
 	opt   Options
 	log   hclog.Logger
 	cache map[string]int64 // feature-map estimates by (patch, strides)
@@ -164,7 +175,7 @@ func (p *planner) plan() (*plans.Plans, error) {
 	spacings := make([][]float64, len(p.fp.Spacings))
 	shapes := make([][]float64, len(p.fp.ShapesAfterCrop))
 	for i := range spacings {
-		spacings[i] = p.fp.Spacings[i]
+		spacings[i] = p.fp.Spacings[i][:]
 		shapes[i] = make([]float64, 3)
 		for a, s := range p.fp.ShapesAfterCrop[i] {
 			shapes[i][a] = float64(s)
@@ -177,6 +188,10 @@ func (p *planner) plan() (*plans.Plans, error) {
 		medShapeInt[i] = int(math.RoundToEven(s))
 	}
 
+	fg, err := intensityProperties(p.fp)
+	if err != nil {
+		return nil, err
+	}
 	out := plans.New(plans.Header{
 		DatasetName:                      p.ds.Name,
 		PlansName:                        p.opt.PlansName,
@@ -187,7 +202,7 @@ func (p *planner) plan() (*plans.Plans, error) {
 		TransposeBackward:                bwd,
 		ExperimentPlannerUsed:            plans.DefaultExperimentPlanner,
 		LabelManager:                     plans.DefaultLabelManager,
-		ForegroundIntensityProperties:    p.fp.ForegroundIntensityProperties,
+		ForegroundIntensityProperties:    fg,
 	})
 	var made []string
 	add := func(c *plans.Configuration) {
@@ -563,4 +578,15 @@ func toFloats(v []int) []float64 {
 		out[i] = float64(x)
 	}
 	return out
+}
+
+// intensityProperties returns the fingerprint's
+// foreground_intensity_properties_per_channel object, which the plans copy.
+func intensityProperties(fp *fingerprint.Fingerprint) (*pyjson.Object, error) {
+	v, err := fp.PyJSON()
+	if err != nil {
+		return nil, err
+	}
+	fg, _ := v.(*pyjson.Object).Get("foreground_intensity_properties_per_channel")
+	return fg.(*pyjson.Object), nil
 }

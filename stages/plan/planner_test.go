@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nnrunner/nnrunner/stages/fingerprint"
 	"github.com/nnrunner/nnrunner/stages/plans"
-	"github.com/nnrunner/nnrunner/stages/pyjson"
 )
 
 // TestPoolConvProps checks spec Appendix B.3.
@@ -99,17 +99,14 @@ func TestNormalizationScheme(t *testing.T) {
 	}
 }
 
-// fingerprint builds a fingerprint with nch channels of dummy statistics.
-func fingerprint(spacings [][]float64, shapes [][]int, rel float64, nch int) *Fingerprint {
-	fg := pyjson.NewObject()
-	for c := range nch {
-		s := pyjson.NewObject()
-		for _, k := range []string{"max", "mean", "median", "min", "percentile_00_5", "percentile_99_5", "std"} {
-			s.Set(k, 1.0)
-		}
-		fg.Set(string(rune('0'+c)), s)
+// makeFingerprint builds a fingerprint with nch channels of dummy statistics.
+func makeFingerprint(spacings [][]float64, shapes [][]int, rel float64, nch int) *fingerprint.Fingerprint {
+	fp := &fingerprint.Fingerprint{MedianRelativeSizeAfterCropping: rel, Channels: make([]fingerprint.ChannelStats, nch)}
+	for i := range spacings {
+		fp.Spacings = append(fp.Spacings, [3]float64(spacings[i]))
+		fp.ShapesAfterCrop = append(fp.ShapesAfterCrop, [3]int(shapes[i]))
 	}
-	return &Fingerprint{Spacings: spacings, ShapesAfterCrop: shapes, MedianRelativeSizeAfterCropping: rel, ForegroundIntensityProperties: fg, NumChannels: nch}
+	return fp
 }
 
 func repeat[T any](v T, n int) []T {
@@ -168,13 +165,13 @@ func TestPlanVectors(t *testing.T) {
 	tests := []struct {
 		name string
 		ds   DatasetInfo
-		fp   *Fingerprint
+		fp   *fingerprint.Fingerprint
 		want want
 	}{
 		{
 			name: "B.4 hippocampus-like",
 			ds:   DatasetInfo{Name: "Dataset999_Hippo", Channels: []string{"MRI"}, NumLabelKeys: 3, NumTraining: 260, ImageReaderWriter: "SimpleITKIO"},
-			fp:   fingerprint(repeat([]float64{1, 1, 1}, 5), repeat([]int{36, 50, 35}, 5), 1, 1),
+			fp:   makeFingerprint(repeat([]float64{1, 1, 1}, 5), repeat([]int{36, 50, 35}, 5), 1, 1),
 			want: want{configs: []string{"2d", "3d_fullres"}, fwd: []int{0, 1, 2}, medSpacing: []float64{1, 1, 1}, medShape: []int{36, 50, 35},
 				perConfig: map[string]summary{
 					"3d_fullres": {Patch: []int{40, 56, 40}, Batch: 9, Median: []float64{36, 50, 35}, Features: []int{32, 64, 128, 256},
@@ -185,7 +182,7 @@ func TestPlanVectors(t *testing.T) {
 		{
 			name: "B.5 Dataset991 anisotropic CT",
 			ds:   DatasetInfo{Name: "Dataset991_Finetune", Channels: []string{"CT"}, NumLabelKeys: 3, NumTraining: 7, ImageReaderWriter: "NibabelIO"},
-			fp: fingerprint([][]float64{{6.0, 0.8870000243186951, 0.8870000243186951}, {4.176000118255615, 0.7540000081062317, 0.7540000081062317},
+			fp: makeFingerprint([][]float64{{6.0, 0.8870000243186951, 0.8870000243186951}, {4.176000118255615, 0.7540000081062317, 0.7540000081062317},
 				{4.822000026702881, 0.7710000276565552, 0.7710000276565552}, {4.869999885559082, 0.8949999809265137, 0.8949999809265137},
 				{4.86899995803833, 0.8560000061988831, 0.8560000061988831}, {2.513000011444092, 0.8669999837875366, 0.8669999837875366},
 				{4.077000141143799, 0.7129999995231628, 0.7129999995231628}},
@@ -205,7 +202,7 @@ func TestPlanVectors(t *testing.T) {
 		{
 			name: "B.5 Dataset993 huge CT with 3d_lowres",
 			ds:   DatasetInfo{Name: "Dataset993_FakeBigCT", Channels: []string{"CT"}, NumLabelKeys: 3, NumTraining: 6, ImageReaderWriter: "SimpleITKIO"},
-			fp: fingerprint([][]float64{{0.78, 0.78, 2.5}, {0.7, 0.7, 2.0}, {0.9, 0.9, 3.0}, {0.8, 0.8, 2.5}, {0.75, 0.75, 2.5}, {0.82, 0.82, 2.5}},
+			fp: makeFingerprint([][]float64{{0.78, 0.78, 2.5}, {0.7, 0.7, 2.0}, {0.9, 0.9, 3.0}, {0.8, 0.8, 2.5}, {0.75, 0.75, 2.5}, {0.82, 0.82, 2.5}},
 				[][]int{{512, 512, 160}, {512, 512, 220}, {512, 512, 120}, {480, 500, 180}, {512, 512, 150}, {400, 420, 140}}, 0.9, 1),
 			want: want{configs: []string{"2d", "3d_lowres", "3d_fullres", "3d_cascade_fullres"}, fwd: []int{2, 0, 1},
 				medSpacing: []float64{2.5, 0.79, 0.79}, medShape: []int{155, 512, 512},
@@ -222,7 +219,7 @@ func TestPlanVectors(t *testing.T) {
 		{
 			name: "B.5 Dataset994 anisotropic two-channel MR",
 			ds:   DatasetInfo{Name: "Dataset994_FakeAniso", Channels: []string{"T2", "ADC"}, NumLabelKeys: 2, NumTraining: 10, ImageReaderWriter: "SimpleITKIO"},
-			fp: fingerprint([][]float64{{5, 0.7, 0.7}, {5, 0.7, 0.7}, {4, 0.7, 0.7}, {6, 0.7, 0.7}, {3, 0.7, 0.7}, {5, 0.7, 0.7}, {2.5, 0.7, 0.7}, {5, 0.7, 0.7}, {5, 0.7, 0.7}, {5, 0.7, 0.7}},
+			fp: makeFingerprint([][]float64{{5, 0.7, 0.7}, {5, 0.7, 0.7}, {4, 0.7, 0.7}, {6, 0.7, 0.7}, {3, 0.7, 0.7}, {5, 0.7, 0.7}, {2.5, 0.7, 0.7}, {5, 0.7, 0.7}, {5, 0.7, 0.7}, {5, 0.7, 0.7}},
 				repeat([]int{40, 256, 256}, 10), 0.6, 2),
 			want: want{configs: []string{"2d", "3d_fullres"}, fwd: []int{0, 1, 2},
 				perConfig: map[string]summary{
@@ -235,7 +232,7 @@ func TestPlanVectors(t *testing.T) {
 		{
 			name: "B.5 Dataset992 MR with fractional median",
 			ds:   DatasetInfo{Name: "Dataset992_MR", Channels: []string{"T2", "ADC"}, NumLabelKeys: 3, NumTraining: 6, ImageReaderWriter: "SimpleITKIO"},
-			fp: fingerprint([][]float64{{1.0019999742507935, 0.7580000162124634, 0.7580000162124634}, {1.090000033378601, 0.7580000162124634, 0.7580000162124634},
+			fp: makeFingerprint([][]float64{{1.0019999742507935, 0.7580000162124634, 0.7580000162124634}, {1.090000033378601, 0.7580000162124634, 0.7580000162124634},
 				{0.949999988079071, 0.8069999814033508, 0.8069999814033508}, {0.902999997138977, 0.7839999794960022, 0.7839999794960022},
 				{1.0859999656677246, 0.8949999809265137, 0.8949999809265137}, {0.968999981880188, 0.7210000157356262, 0.7210000157356262}},
 				[][]int{{53, 71, 59}, {59, 53, 53}, {55, 55, 53}, {51, 52, 59}, {67, 64, 67}, {68, 52, 62}}, 0.6958977530406102, 2),
@@ -252,7 +249,7 @@ func TestPlanVectors(t *testing.T) {
 			// per axis; batch min(12, round(512*512*100*0.05/512^2)=5).
 			name: "2-D only",
 			ds:   DatasetInfo{Name: "Dataset120_Photos", Channels: []string{"R", "G", "B"}, NumLabelKeys: 2, NumTraining: 100, ImageReaderWriter: "NaturalImage2DIO"},
-			fp:   fingerprint(repeat([]float64{999, 0.5, 0.5}, 4), repeat([]int{1, 512, 512}, 4), 1, 3),
+			fp:   makeFingerprint(repeat([]float64{999, 0.5, 0.5}, 4), repeat([]int{1, 512, 512}, 4), 1, 3),
 			want: want{configs: []string{"2d"}, fwd: []int{0, 1, 2}, medShape: []int{1, 512, 512},
 				perConfig: map[string]summary{
 					"2d": {Spacing: []float64{0.5, 0.5}, Median: []float64{512, 512}, Patch: []int{512, 512}, Batch: 5,
@@ -265,7 +262,7 @@ func TestPlanVectors(t *testing.T) {
 			// ZScore channels use the mask (median relative size 0.5).
 			name: "many channels",
 			ds:   DatasetInfo{Name: "Dataset130_Multi", Channels: []string{"CT", "T1", "noNorm", "rescale_to_0_1", "rgb_to_0_1", "zscore"}, NumLabelKeys: 3, NumTraining: 260, ImageReaderWriter: "SimpleITKIO"},
-			fp:   fingerprint(repeat([]float64{1, 1, 1}, 5), repeat([]int{36, 50, 35}, 5), 0.5, 6),
+			fp:   makeFingerprint(repeat([]float64{1, 1, 1}, 5), repeat([]int{36, 50, 35}, 5), 0.5, 6),
 			want: want{configs: []string{"2d", "3d_fullres"}, fwd: []int{0, 1, 2},
 				perConfig: map[string]summary{
 					"3d_fullres": {Patch: []int{40, 56, 40}, Batch: 9,
@@ -313,7 +310,7 @@ func TestPlanVectors(t *testing.T) {
 // shrinking and 10 lowres iterations).
 func BenchmarkPlanBigCT(b *testing.B) {
 	ds := DatasetInfo{Name: "Dataset993_FakeBigCT", Channels: []string{"CT"}, NumLabelKeys: 3, NumTraining: 6, ImageReaderWriter: "SimpleITKIO"}
-	fp := fingerprint([][]float64{{0.78, 0.78, 2.5}, {0.7, 0.7, 2.0}, {0.9, 0.9, 3.0}, {0.8, 0.8, 2.5}, {0.75, 0.75, 2.5}, {0.82, 0.82, 2.5}},
+	fp := makeFingerprint([][]float64{{0.78, 0.78, 2.5}, {0.7, 0.7, 2.0}, {0.9, 0.9, 3.0}, {0.8, 0.8, 2.5}, {0.75, 0.75, 2.5}, {0.82, 0.82, 2.5}},
 		[][]int{{512, 512, 160}, {512, 512, 220}, {512, 512, 120}, {480, 500, 180}, {512, 512, 150}, {400, 420, 140}}, 0.9, 1)
 	for b.Loop() {
 		if _, err := Plan(ds, fp, Options{}, nil); err != nil {

@@ -144,7 +144,7 @@ func TestOverrides(t *testing.T) {
 // TestGPUMemoryTarget: a smaller memory target gives a smaller patch.
 func TestGPUMemoryTarget(t *testing.T) {
 	ds := DatasetInfo{Name: "Dataset993_FakeBigCT", Channels: []string{"CT"}, NumLabelKeys: 3, NumTraining: 6, ImageReaderWriter: "SimpleITKIO"}
-	fp := fingerprint([][]float64{{0.78, 0.78, 2.5}, {0.7, 0.7, 2.0}, {0.9, 0.9, 3.0}, {0.8, 0.8, 2.5}, {0.75, 0.75, 2.5}, {0.82, 0.82, 2.5}},
+	fp := makeFingerprint([][]float64{{0.78, 0.78, 2.5}, {0.7, 0.7, 2.0}, {0.9, 0.9, 3.0}, {0.8, 0.8, 2.5}, {0.75, 0.75, 2.5}, {0.82, 0.82, 2.5}},
 		[][]int{{512, 512, 160}, {512, 512, 220}, {512, 512, 120}, {480, 500, 180}, {512, 512, 150}, {400, 420, 140}}, 0.9, 1)
 	voxels := func(gb float64) int {
 		p, err := Plan(ds, fp, Options{GPUMemoryTargetGB: gb, Configurations: []string{"3d_fullres"}}, nil)
