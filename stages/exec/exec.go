@@ -111,7 +111,10 @@ func (s *Stage) Run(ctx context.Context, req *stage.Request) error {
 	cmd := osexec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = req.OutDir
 	cmd.Env = commandEnv(allow, req)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group, so cancellation reaches a shell's children; and
+	// if the runner is killed outright, the command dies with it rather
+	// than writing into a staging dir the next apply removes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error {
 		// Signal the whole process group: a shell's children stop too.
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
