@@ -221,16 +221,22 @@ func (p *planner) plan() (*plans.Plans, error) {
 	if fullres != nil && p.wants(Config3DFullres) {
 		add(fullres)
 		if lowres != nil && p.wants(Config3DLowres) {
-			cascade := newOrderedObject("inherits_from", Config3DFullres, "previous_stage", Config3DLowres)
+			cascade := pyjson.NewObject()
+			cascade.Set("inherits_from", Config3DFullres)
+			cascade.Set("previous_stage", Config3DLowres)
 			out.SetConfiguration(Config3DCascadeFullres, cascade)
 			made = append(made, Config3DCascadeFullres)
 		}
 	}
 	for _, want := range p.opt.Configurations {
-		if !slices.Contains(made, want) {
-			p.log.Info("configuration not planned for this dataset", "configuration", want,
-				"reason", map[bool]string{true: "2-D dataset", false: "image size difference to 3d_fullres is too small"}[medianShapeT[0] == 1])
+		if slices.Contains(made, want) {
+			continue
 		}
+		reason := "image size difference to 3d_fullres is too small"
+		if medianShapeT[0] == 1 {
+			reason = "2-D dataset"
+		}
+		p.log.Info("configuration not planned for this dataset", "configuration", want, "reason", reason)
 	}
 	if len(made) == 0 {
 		return nil, fmt.Errorf("dataset %s: none of the requested configurations %s can be planned", p.ds.Name, strings.Join(p.opt.Configurations, ", "))
