@@ -5,8 +5,11 @@
 package imageio
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"strings"
+	"sync"
 
 	"github.com/nnrunner/nnrunner/stages/imageio/nifti"
 )
@@ -138,6 +141,9 @@ func ReadImages(paths []string) (*Image, error) {
 	layouts := make([]fileLayout, len(paths))
 	channels := 0
 	for i, p := range paths {
+		if !isNIfTI(p) {
+			return nil, fmt.Errorf("read image %s: unsupported file type; only NIfTI (.nii, .nii.gz) is supported", p)
+		}
 		r, err := nifti.Open(p)
 		if err != nil {
 			return nil, err
@@ -167,15 +173,31 @@ func ReadImages(paths []string) (*Image, error) {
 		Geometry: first.geom,
 	}
 	im.Data = make([]float32, channels*im.NumVoxels())
+	// Decompress the channel files concurrently, each into its own part of
+	// Data.
+	errs := make([]error, len(readers))
+	var wg sync.WaitGroup
 	off := 0
-	for _, r := range readers {
-		n := r.NumVoxels()
-		if err := r.ReadFloat32(im.Data[off : off+n]); err != nil {
-			return nil, err
-		}
-		off += n
+	for i, r := range readers {
+		dst := im.Data[off : off+r.NumVoxels()]
+		off += len(dst)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.ReadFloat32(dst)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return im, nil
+}
+
+// isNIfTI reports whether path has a NIfTI file ending.
+func isNIfTI(path string) bool {
+	p := strings.ToLower(path)
+	return strings.HasSuffix(p, ".nii") || strings.HasSuffix(p, ".nii.gz")
 }
 
 // ReadSeg reads a segmentation file as a one-channel Image (nnU-Net reads

@@ -250,6 +250,7 @@ func TestReadImagesMismatch(t *testing.T) {
 		{"spacing", []string{a, c}, "spacing mismatch", []string{a, c}},
 		{"missing", []string{a, filepath.Join(dir, "nope.nii.gz")}, "no such file", []string{"nope.nii.gz"}},
 		{"none", nil, "no files", nil},
+		{"not nifti", []string{a, filepath.Join(dir, "case_0001.png")}, "only NIfTI", []string{"case_0001.png"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

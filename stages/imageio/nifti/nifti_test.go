@@ -504,3 +504,41 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadFile decodes reference samples to float32 (example_ct_sm:
+// 122x101x30 int16, 483 KB compressed; ascm_out_test: 58x58x24 float64).
+func BenchmarkReadFile(b *testing.B) {
+	dir := filepath.Join(sharedDir(b), "data", "nifti-format-samples")
+	for _, name := range []string{"example_ct_sm.nii.gz", "ascm_out_test.nii.gz", "anatomical.nii"} {
+		path := filepath.Join(dir, name)
+		st, err := os.Stat(path)
+		if err != nil {
+			b.Skipf("sample missing: %v", err)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(st.Size())
+			for i := 0; i < b.N; i++ {
+				if _, _, err := ReadFile(path); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkWriteFile writes a 122x101x30 uint8 label map as .nii.gz.
+func BenchmarkWriteFile(b *testing.B) {
+	h := &Header{Version: 1, Dim: [8]int64{3, 122, 101, 30, 1, 1, 1, 1}, SclSlope: 1}
+	h.Pixdim = [8]float64{1, 1, 1, 1}
+	data := make([]uint8, h.NumVoxels())
+	for i := range data {
+		data[i] = uint8((i / 997) % 5)
+	}
+	path := filepath.Join(b.TempDir(), "seg.nii.gz")
+	b.SetBytes(int64(len(data)))
+	for i := 0; i < b.N; i++ {
+		if err := WriteFile(path, h, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
