@@ -2,8 +2,8 @@ package unet
 
 import (
 	"math"
-	"slices"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/nnrunner/nnrunner/stages/nn/kernels"
