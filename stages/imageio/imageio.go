@@ -46,8 +46,11 @@ type Geometry struct {
 }
 
 // SITKStuff mirrors nnU-Net's properties['sitk_stuff']: spacing, origin and
-// direction in ITK (LPS, x-first) order, derived from the NIfTI affine with
-// ITK's RAS->LPS convention (x and y negated).
+// direction in ITK (LPS, x-first) order, derived from nibabel's best affine
+// (sform before qform) with ITK's RAS->LPS convention (x and y negated), as
+// the golden data's SimpleITK stand-in did. It equals SimpleITK's values for
+// files whose qform and sform agree; for a 4-D file it describes the three
+// spatial axes.
 type SITKStuff struct {
 	Spacing   []float64 `json:"spacing"`
 	Origin    []float64 `json:"origin"`

@@ -114,7 +114,7 @@ func NewReader(src io.Reader, name string, size int64) (*Reader, error) {
 		return nil, rd.wrap(err)
 	}
 	if rd.dataSize > limit-h.VoxOffset {
-		return nil, rd.errorf("header declares %d bytes of %s voxel data (dims %v) at offset %d, more than the file can hold (%d bytes); truncated file or corrupt header",
+		return nil, rd.errorf("header declares %d bytes of %s voxel data (dims %v) at offset %d, more than the file can hold (at most %d bytes); truncated file or corrupt header",
 			rd.dataSize, h.Datatype, h.Shape(), h.VoxOffset, limit)
 	}
 	// Skip extensions up to the voxel data.
@@ -135,7 +135,7 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// NumVoxels returns the number of values Read decodes.
+// NumVoxels returns the number of values ReadFloat32/ReadFloat64 decode.
 func (r *Reader) NumVoxels() int { return int(r.Header.NumVoxels()) }
 
 // ReadFloat32 decodes the voxel data into dst (len(dst) must be NumVoxels),
