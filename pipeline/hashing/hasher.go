@@ -26,7 +26,7 @@ import (
 const racyWindow = 2 * time.Second
 
 // readBufSize is the size of each worker's reusable read buffer.
-const readBufSize = 256 << 10
+const readBufSize = 128 << 10
 
 // ctxCheckBytes is how often, in bytes read, hashing a large file checks
 // for cancellation.
