@@ -1,7 +1,9 @@
 package kernels
 
 import (
+	"syscall"
 	"testing"
+	"time"
 )
 
 // benchConv is a 3x3x3 convolution of the nnU-Net full-resolution stage at
@@ -13,8 +15,25 @@ var benchConv = ConvGeom{N: 2, InC: 32, OutC: 32, In: [3]int{32, 40, 40},
 var benchConvDown = ConvGeom{N: 2, InC: 32, OutC: 64, In: [3]int{32, 40, 40},
 	Kernel: [3]int{3, 3, 3}, Stride: [3]int{2, 2, 2}, Pad: [3]int{1, 1, 1}}
 
-func reportGFLOPs(b *testing.B, flops float64) {
+// reportGFLOPs reports wall-clock GFLOP/s and, because the benchmark boxes
+// are shared, the process CPU time per op (all threads, OpenBLAS's included),
+// which other processes do not inflate. Call startCPU before the loop.
+func reportGFLOPs(b *testing.B, flops float64, cpu0 time.Duration) {
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	reportCPU(b, cpu0)
+}
+
+func reportCPU(b *testing.B, cpu0 time.Duration) {
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+}
+
+// cpuTime is the user+system CPU time of this process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func benchConvPass(b *testing.B, g ConvGeom, pass string) {
@@ -26,7 +45,7 @@ func benchConvPass(b *testing.B, g ConvGeom, pass string) {
 	dw := make([]float32, g.WeightLen())
 	db := make([]float32, g.OutC)
 	var ws Workspace
-	b.ResetTimer()
+	cpu0 := cpuTime()
 	for b.Loop() {
 		switch pass {
 		case "forward":
@@ -37,7 +56,7 @@ func benchConvPass(b *testing.B, g ConvGeom, pass string) {
 			ConvBackwardFilter(&ws, g, x, y, dw, db)
 		}
 	}
-	reportGFLOPs(b, g.FLOPs())
+	reportGFLOPs(b, g.FLOPs(), cpu0)
 }
 
 func BenchmarkConv3dForward(b *testing.B)             { benchConvPass(b, benchConv, "forward") }
@@ -55,10 +74,11 @@ func BenchmarkConvTranspose3dForward(b *testing.B) {
 	x, w := to32(randSlice(1, g.InLen())), to32(randSlice(2, g.WeightLen()))
 	bias, y := to32(randSlice(3, g.OutC)), make([]float32, g.OutLen())
 	var ws Workspace
+	cpu0 := cpuTime()
 	for b.Loop() {
 		ConvTransposeForward(&ws, g, x, w, bias, y)
 	}
-	reportGFLOPs(b, g.FLOPs())
+	reportGFLOPs(b, g.FLOPs(), cpu0)
 }
 
 func BenchmarkInstanceNormForwardBackward(b *testing.B) {
@@ -68,11 +88,13 @@ func BenchmarkInstanceNormForwardBackward(b *testing.B) {
 	y, dx := make([]float32, len(x)), make([]float32, len(x))
 	mean, rstd := make([]float32, n*c), make([]float32, n*c)
 	dg, db := make([]float32, c), make([]float32, c)
+	cpu0 := cpuTime()
 	for b.Loop() {
 		InstanceNormForward(x, gamma, beta, n, c, s, InstanceNormEps, y, mean, rstd)
 		InstanceNormBackward(x, gamma, mean, rstd, y, n, c, s, dx, dg, db)
 	}
 	b.SetBytes(int64(len(x)) * 4)
+	reportCPU(b, cpu0)
 }
 
 func BenchmarkDiceCELoss(b *testing.B) {
@@ -81,10 +103,12 @@ func BenchmarkDiceCELoss(b *testing.B) {
 	l64, t64 := lossInputs(cfg, n, c, s)
 	logits, target := to32(l64), to32(t64)
 	d := make([]float32, len(logits))
+	cpu0 := cpuTime()
 	for b.Loop() {
 		if _, err := DiceCELoss(cfg, logits, target, n, c, s, 1, d); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.SetBytes(int64(len(logits)) * 4)
+	reportCPU(b, cpu0)
 }

@@ -78,6 +78,8 @@ var convCases = []struct {
 	{"3d k3 s2 p0", ConvGeom{N: 1, InC: 2, OutC: 2, In: [3]int{4, 5, 6}, Kernel: [3]int{3, 3, 3}, Stride: [3]int{2, 2, 2}}},
 	{"3d k3 s(2,1,2) p1", ConvGeom{N: 2, InC: 2, OutC: 2, In: [3]int{3, 3, 5}, Kernel: [3]int{3, 3, 3}, Stride: [3]int{2, 1, 2}, Pad: [3]int{1, 1, 1}}},
 	{"3d k3 s1 p2 (scatter path)", ConvGeom{N: 1, InC: 2, OutC: 3, In: [3]int{2, 3, 4}, Kernel: [3]int{3, 3, 3}, Stride: [3]int{1, 1, 1}, Pad: [3]int{2, 1, 2}}},
+	{"3d k3 s(2,1,1) p1", ConvGeom{N: 2, InC: 2, OutC: 3, In: [3]int{5, 4, 3}, Kernel: [3]int{3, 3, 3}, Stride: [3]int{2, 1, 1}, Pad: [3]int{1, 1, 1}}},
+	{"3d k155 narrow", ConvGeom{N: 1, InC: 2, OutC: 2, In: [3]int{2, 3, 1}, Kernel: [3]int{1, 5, 5}, Stride: [3]int{1, 1, 1}, Pad: [3]int{0, 2, 2}}},
 	{"3d k1 pointwise", ConvGeom{N: 2, InC: 5, OutC: 3, In: [3]int{2, 3, 4}, Kernel: [3]int{1, 1, 1}, Stride: [3]int{1, 1, 1}}},
 	{"3d k1 s2", ConvGeom{N: 1, InC: 2, OutC: 3, In: [3]int{3, 3, 5}, Kernel: [3]int{1, 1, 1}, Stride: [3]int{2, 2, 2}}},
 	{"2d k3 s1 p1", ConvGeom{N: 2, InC: 3, OutC: 2, In: [3]int{1, 6, 5}, Kernel: [3]int{1, 3, 3}, Stride: [3]int{1, 1, 1}, Pad: [3]int{0, 1, 1}}},

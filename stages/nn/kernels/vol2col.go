@@ -13,12 +13,19 @@ func vol2col[T Float](g *ConvGeom, x []T, r0, r1 int, col []T) {
 	pd, ph, pw := g.Pad[0], g.Pad[1], g.Pad[2]
 	k := kd * kh * kw
 	nc := (r1 - r0) * ow
+	// With stride 1 in H and W and "same" width, consecutive output rows of
+	// a tap read consecutive input rows: whole spans copy at once.
+	spans := sh == 1 && sw == 1 && iw == ow
 	parallelFor(g.InC*k, max(1, 1<<13/nc), func(lo, hi int) {
 		for row := lo; row < hi; row++ {
 			ci, t := row/k, row%k
 			kz, ky, kx := t/(kh*kw), t/kw%kh, t%kw
 			xc := x[ci*id*ih*iw : (ci+1)*id*ih*iw]
 			dst := col[row*nc : (row+1)*nc]
+			if spans {
+				vol2colSpans(g, xc, r0, r1, kz, ky, kx, dst)
+				continue
+			}
 			// Output columns whose input column ix = ox·sw − pw + kx is inside.
 			oxLo := max(0, ceilDiv(pw-kx, sw))
 			oxHi := min(ow, ceilDiv(iw+pw-kx, sw))
@@ -44,6 +51,50 @@ func vol2col[T Float](g *ConvGeom, x []T, r0, r1 int, col []T) {
 			}
 		}
 	})
+}
+
+// vol2colSpans writes one column-matrix row (tap kz, ky, kx of one channel
+// xc) for output rows [r0, r1) when stride is 1 in H and W and the output is
+// as wide as the input: within a depth slice, the valid output rows form one
+// span that equals a contiguous span of xc shifted by kx − pw, except for the
+// |kx − pw| border columns of each row, which are padding.
+func vol2colSpans[T Float](g *ConvGeom, xc []T, r0, r1, kz, ky, kx int, dst []T) {
+	oh, ow := g.Out()[1], g.Out()[2]
+	id, ih, iw := g.In[0], g.In[1], g.In[2]
+	ph, pw := g.Pad[1], g.Pad[2]
+	delta := kx - pw
+	for r := r0; r < r1; {
+		od := r / oh
+		rEnd := min(r1, (od+1)*oh)
+		seg := dst[(r-r0)*ow : (rEnd-r0)*ow]
+		oyA, oyB := r-od*oh, rEnd-od*oh
+		iz := od*g.Stride[0] - g.Pad[0] + kz
+		vA, vB := max(oyA, ph-ky), min(oyB, ih+ph-ky)
+		r = rEnd
+		if iz < 0 || iz >= id || vA >= vB {
+			clear(seg)
+			continue
+		}
+		clear(seg[:(vA-oyA)*ow])
+		clear(seg[(vB-oyA)*ow:])
+		valid := seg[(vA-oyA)*ow : (vB-oyA)*ow]
+		start := (iz*ih+vA-ph+ky)*iw + delta
+		jlo, jhi := max(0, -start), min(len(valid), len(xc)-start)
+		if jlo < jhi {
+			copy(valid[jlo:jhi], xc[start+jlo:start+jhi])
+		}
+		// Zero the columns whose input column ox + delta is outside the row
+		// (they hold the neighbouring row's elements or were not copied).
+		if delta != 0 {
+			for row := 0; row < len(valid); row += ow {
+				if delta < 0 {
+					clear(valid[row : row+min(-delta, ow)])
+				} else {
+					clear(valid[row+ow-min(delta, ow) : row+ow])
+				}
+			}
+		}
+	}
 }
 
 // col2vol adds the column matrix col (as written by vol2col for output rows
