@@ -1,6 +1,9 @@
 package hashing
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // ChangeKind says how one path differs between two manifests.
 type ChangeKind uint8
@@ -33,7 +36,7 @@ type Change struct {
 	Path   string
 	Kind   ChangeKind
 	From   string // the old path of a Renamed entry
-	Detail string // for Modified: what changed ("content", "mode 644 -> 755", "file -> symlink")
+	Detail string // for Modified: "content", "mode 644 -> 755", "content, mode 644 -> 755", "link target" or "file -> symlink"
 }
 
 // String describes the change in one line, e.g. `modified a/b.txt (content)`.
@@ -131,16 +134,19 @@ func pairRenames(changes []Change, added, removed []int, prev, cur []Entry) []Ch
 // entryDetail says what differs between two entries at the same path, or
 // "" if nothing does.
 func entryDetail(a, b Entry) string {
-	switch {
-	case a.Kind != b.Kind:
+	if a.Kind != b.Kind {
 		return fmt.Sprintf("%s -> %s", a.Kind, b.Kind)
-	case a.Digest != b.Digest || a.Size != b.Size:
-		if a.Kind == Symlink {
-			return "link target"
-		}
-		return "content"
-	case a.Mode != b.Mode:
-		return fmt.Sprintf("mode %o -> %o", a.Mode, b.Mode)
 	}
-	return ""
+	var parts []string
+	if a.Digest != b.Digest || a.Size != b.Size {
+		if a.Kind == Symlink {
+			parts = append(parts, "link target")
+		} else {
+			parts = append(parts, "content")
+		}
+	}
+	if a.Mode != b.Mode {
+		parts = append(parts, fmt.Sprintf("mode %o -> %o", a.Mode, b.Mode))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -39,6 +39,7 @@ const maxChangedRetries = 2
 // HashStats counts a Hasher's work since it was created.
 type HashStats struct {
 	Files     int64 // regular files hashed or looked up
+	Bytes     int64 // total size of those files
 	CacheHits int64 // files whose digest came from the stat cache
 	FilesRead int64 // files whose content was read
 	BytesRead int64 // bytes of content read
@@ -60,8 +61,8 @@ type Hasher struct {
 	bufs      sync.Pool     // *[]byte of readBufSize
 	now       func() time.Time
 
-	files, hits, read, bytes, racy atomic.Int64
-	discarded                      bool
+	files, size, hits, read, bytes, racy atomic.Int64
+	discarded                            bool
 }
 
 // NewHasher returns a Hasher whose stat cache lives in the file
@@ -107,6 +108,7 @@ func (h *Hasher) Save() error {
 func (h *Hasher) Stats() HashStats {
 	return HashStats{
 		Files:          h.files.Load(),
+		Bytes:          h.size.Load(),
 		CacheHits:      h.hits.Load(),
 		FilesRead:      h.read.Load(),
 		BytesRead:      h.bytes.Load(),
@@ -299,6 +301,7 @@ func (w *worker) hash(ctx context.Context, j job) (Entry, error) {
 		}
 		if attempt == 0 {
 			h.files.Add(1)
+			h.size.Add(st.size)
 		}
 		today := unixDay(start)
 		if d, ok := h.cache.lookup(st, today); ok {

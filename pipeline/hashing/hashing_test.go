@@ -213,6 +213,10 @@ func TestChangesDetected(t *testing.T) {
 		{"mode", func(t *testing.T, root string) {
 			must(t, os.Chmod(filepath.Join(root, "a.txt"), 0o755))
 		}, []Change{{Path: "a.txt", Kind: Modified, Detail: "mode 644 -> 755"}}},
+		{"content and mode", func(t *testing.T, root string) {
+			write(t, filepath.Join(root, "a.txt"), "ALPHA")
+			must(t, os.Chmod(filepath.Join(root, "a.txt"), 0o700))
+		}, []Change{{Path: "a.txt", Kind: Modified, Detail: "content, mode 644 -> 755"}}},
 		{"rename", func(t *testing.T, root string) {
 			must(t, os.Rename(filepath.Join(root, "b/c.txt"), filepath.Join(root, "b/c2.txt")))
 		}, []Change{{Path: "b/c2.txt", Kind: Renamed, From: "b/c.txt"}}},
