@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,6 +46,10 @@ type HashStats struct {
 	FilesRead int64 // files whose content was read
 	BytesRead int64 // bytes of content read
 	Racy      int64 // files read but not remembered because they changed too recently
+	// ExternalLinks counts symlinks whose target lies outside the hashed
+	// tree (absolute, or climbing out with ".."): only the target string
+	// is hashed, so a change to what they point at goes unnoticed.
+	ExternalLinks int64
 	// CacheDiscarded is true when the stat cache file was corrupt or
 	// written by something else and was ignored (it is rebuilt on Save).
 	CacheDiscarded bool
@@ -61,8 +67,8 @@ type Hasher struct {
 	bufs      sync.Pool     // *[]byte of readBufSize
 	now       func() time.Time
 
-	files, size, hits, read, bytes, racy atomic.Int64
-	discarded                            bool
+	files, size, hits, read, bytes, racy, external atomic.Int64
+	discarded                                      bool
 }
 
 // NewHasher returns a Hasher whose stat cache lives in the file
@@ -113,6 +119,7 @@ func (h *Hasher) Stats() HashStats {
 		FilesRead:      h.read.Load(),
 		BytesRead:      h.bytes.Load(),
 		Racy:           h.racy.Load(),
+		ExternalLinks:  h.external.Load(),
 		CacheDiscarded: h.discarded,
 	}
 }
@@ -288,6 +295,9 @@ func (w *worker) hash(ctx context.Context, j job) (Entry, error) {
 			if err != nil {
 				return Entry{}, fmt.Errorf("hash: %w", err)
 			}
+			if escapes(j.rel, target) {
+				h.external.Add(1)
+			}
 			return Entry{Path: j.rel, Kind: Symlink, Mode: ModeSymlink, Size: int64(len(target)), Digest: Sum([]byte(target))}, nil
 		case File:
 		case Dir:
@@ -387,6 +397,16 @@ func (w *worker) readDigest(ctx context.Context, path string, st fileStat) (d Di
 	}
 	w.b3.Sum(d[:0])
 	return d, false, nil
+}
+
+// escapes reports whether a symlink at rel (slash-separated, relative to
+// the tree's root) with the given target points outside the tree.
+func escapes(rel, target string) bool {
+	if filepath.IsAbs(target) {
+		return true
+	}
+	p := path.Join(path.Dir(rel), filepath.ToSlash(target))
+	return p == ".." || strings.HasPrefix(p, "../")
 }
 
 func unixDay(t time.Time) int64 {

@@ -274,3 +274,55 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestEscapes(t *testing.T) {
+	tests := []struct {
+		rel, target string
+		want        bool
+	}{
+		{"link", "b/c.txt", false},
+		{"a/link", "../b", false},
+		{"a/link", "../../b", true},
+		{"link", "..", true},
+		{"link", "/etc/passwd", true},
+		{"a/b/link", "../../x/../y", false},
+		{"link", ".", false},
+	}
+	for _, tt := range tests {
+		if got := escapes(tt.rel, tt.target); got != tt.want {
+			t.Errorf("escapes(%q, %q) = %v, want %v", tt.rel, tt.target, got, tt.want)
+		}
+	}
+	h := testHasher(t, "")
+	hashTree(t, h, writeTree(t, baseTree))
+	if got := h.Stats().ExternalLinks; got != 1 {
+		t.Errorf("ExternalLinks = %d, want 1 (the link to ../../etc/passwd)", got)
+	}
+}
+
+func TestDiffRenamePairing(t *testing.T) {
+	d1, d2 := Sum([]byte("1")), Sum([]byte("2"))
+	f := func(p string, d Digest) Entry { return Entry{Path: p, Kind: File, Mode: ModeFile, Size: 1, Digest: d} }
+	old := &Manifest{Entries: []Entry{f("a", d1), f("b", d1), f("c", d2)}}
+	cur := &Manifest{Entries: []Entry{f("x", d1), f("y", d2), f("z", d1)}}
+	want := []Change{
+		{Path: "x", Kind: Renamed, From: "a"},
+		{Path: "y", Kind: Renamed, From: "c"},
+		{Path: "z", Kind: Renamed, From: "b"},
+	}
+	if d := cmp.Diff(want, cur.Diff(old)); d != "" {
+		t.Fatalf("Diff (-want +got):\n%s", d)
+	}
+	if got := want[0].String(); got != "renamed a -> x" {
+		t.Errorf("String() = %q", got)
+	}
+	if got := (Change{Path: "p", Kind: Modified, Detail: "content"}).String(); got != "modified p (content)" {
+		t.Errorf("String() = %q", got)
+	}
+	if got := cur.Diff(nil); len(got) != 3 || got[0].Kind != Added {
+		t.Errorf("Diff(nil) = %v, want everything added", got)
+	}
+	if got := cur.Diff(cur); len(got) != 0 {
+		t.Errorf("Diff(self) = %v, want none", got)
+	}
+}
