@@ -542,3 +542,28 @@ func BenchmarkWriteFile(b *testing.B) {
 		}
 	}
 }
+
+// TestExtensionsSkipped reads an image whose header is followed by a
+// 16-byte extension, with vox_offset pointing past it.
+func TestExtensionsSkipped(t *testing.T) {
+	good := minimalImage(t)
+	b := append([]byte(nil), good[:minOffset1]...)
+	b[348] = 1 // extension flag
+	ext := make([]byte, 16)
+	binary.LittleEndian.PutUint32(ext, 16)
+	binary.LittleEndian.PutUint32(ext[4:], 6) // comment extension
+	copy(ext[8:], "hello!")
+	b = append(b, ext...)
+	b = append(b, good[minOffset1:]...)
+	binary.LittleEndian.PutUint32(b[108:], math.Float32bits(minOffset1+16))
+	h, data, err := Decode(b, "ext.nii")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.VoxOffset != minOffset1+16 {
+		t.Errorf("vox_offset %d", h.VoxOffset)
+	}
+	if d := cmp.Diff([]float32{1, 2, 3, 4, 5, 6, 7, 8}, data); d != "" {
+		t.Errorf("data:\n%s", d)
+	}
+}
