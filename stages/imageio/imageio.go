@@ -96,15 +96,53 @@ func layoutOf(h *nifti.Header) (fileLayout, error) {
 	default:
 		return l, fmt.Errorf("%d-D image with dims %v is not supported: want 2-D, 3-D or 4-D (channels last)", nd, shape)
 	}
+	g, err := finiteGeometry(h.Geometry)
+	if err != nil {
+		return l, err
+	}
 	sd := min(nd, 3)
 	l.geom = Geometry{
 		Dim:       sd,
 		FileShape: shape[:sd],
 		Affine:    h.BestAffine(),
-		NIfTI:     h.Geometry,
+		NIfTI:     g,
 	}
 	l.geom.SITK = sitkStuff(l.geom.Affine, pix, sd)
 	return l, nil
+}
+
+// finiteGeometry checks that the geometry fields in use are finite (the
+// sform when sform_code > 0, the quaternion and offsets when qform_code > 0)
+// and returns a copy in which unused non-finite fields (pixdim beyond the
+// spatial axes, an unused qform or sform) are 0, so it can be stored as JSON.
+func finiteGeometry(g nifti.Geometry) (nifti.Geometry, error) {
+	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
+	clean := func(vs []float64, used bool, what string) error {
+		for i, v := range vs {
+			if !bad(v) {
+				continue
+			}
+			if used {
+				return fmt.Errorf("non-finite %s value %v; fix the file's geometry", what, v)
+			}
+			vs[i] = 0
+		}
+		return nil
+	}
+	q := []float64{g.QuaternB, g.QuaternC, g.QuaternD, g.QoffsetX, g.QoffsetY, g.QoffsetZ}
+	if err := clean(q, g.QformCode > 0, "qform"); err != nil {
+		return g, err
+	}
+	g.QuaternB, g.QuaternC, g.QuaternD, g.QoffsetX, g.QoffsetY, g.QoffsetZ = q[0], q[1], q[2], q[3], q[4], q[5]
+	for _, row := range []*[4]float64{&g.SrowX, &g.SrowY, &g.SrowZ} {
+		if err := clean(row[:], g.SformCode > 0, "sform"); err != nil {
+			return g, err
+		}
+	}
+	if err := clean(g.Pixdim[:4], true, "pixdim"); err != nil {
+		return g, err
+	}
+	return g, clean(g.Pixdim[4:], false, "pixdim")
 }
 
 // sitkStuff converts a RAS affine into ITK spacing, origin and direction

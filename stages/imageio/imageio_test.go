@@ -409,3 +409,46 @@ func BenchmarkReadHippocampus(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(files))/1e6, "ms/image")
 	b.ReportMetric(float64(voxels)/b.Elapsed().Seconds()/1e6, "Mvoxel/s")
 }
+
+// TestNonFiniteGeometry: unused non-finite header fields are zeroed so the
+// geometry can be stored as JSON; a non-finite sform in use is an error.
+func TestNonFiniteGeometry(t *testing.T) {
+	dir := t.TempDir()
+	nan := math.NaN()
+	cases := []struct {
+		name string
+		edit func(h *nifti.Header)
+		want string // "" for success
+	}{
+		{"nan pixdim[5]", func(h *nifti.Header) { h.Pixdim[5] = nan }, ""},
+		{"nan unused sform", func(h *nifti.Header) { h.SformCode = 0; h.SrowX[3] = nan }, ""},
+		{"nan sform", func(h *nifti.Header) { h.SrowY[3] = nan }, "non-finite sform"},
+		{"inf qform", func(h *nifti.Header) { h.QoffsetZ = math.Inf(1) }, "non-finite qform"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &nifti.Header{Version: 1, Dim: [8]int64{3, 2, 2, 2, 1, 1, 1, 1}, SclSlope: 1}
+			h.Pixdim = [8]float64{1, 1, 1, 1, 1, 1, 1, 1}
+			h.QformCode, h.SformCode = 1, 1
+			h.SrowX, h.SrowY, h.SrowZ = [4]float64{1, 0, 0, 0}, [4]float64{0, 1, 0, 0}, [4]float64{0, 0, 1, 0}
+			tc.edit(h)
+			path := filepath.Join(dir, "img.nii")
+			if err := nifti.WriteFile(path, h, make([]float32, 8)); err != nil {
+				t.Fatal(err)
+			}
+			im, err := ReadImages([]string{path})
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+					t.Fatalf("error %v, want one naming %s and containing %q", err, path, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := json.Marshal(im.Geometry); err != nil {
+				t.Errorf("geometry not storable as JSON: %v", err)
+			}
+		})
+	}
+}
