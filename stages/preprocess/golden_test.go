@@ -213,26 +213,8 @@ func TestGolden(t *testing.T) {
 // readGoldenProperties reads upstream's properties (sitk_stuff, no
 // geometry key).
 func readGoldenProperties(path string) (*Properties, error) {
-	o, err := readObject(path)
-	if err != nil {
-		return nil, err
-	}
-	sitk, _ := o.Get(keySITK)
-	var st imageio.SITKStuff
-	if err := decodeInto(sitk, &st); err != nil {
-		return nil, err
-	}
-	o.Set(keyGeometry, map[string]any{})
-	p, err := propertiesFromObject(o)
-	if err != nil {
-		return nil, err
-	}
-	p.Geometry.SITK = st
-	return p, nil
+	return ReadProperties(path)
 }
-
-// readObject reads a JSON object file.
-func readObject(path string) (*pyjson.Object, error) { return pyjson.ReadObject(path) }
 
 // decodeInto converts a decoded pyjson value into v through JSON.
 func decodeInto(x any, v any) error {

@@ -33,14 +33,16 @@ func sampleLocations(seg []int16, shape [3]int, classes [][]int, keys []string) 
 		}
 	}
 	slices.Sort(wanted)
-	// Counting sort of the wanted voxels by label, C order kept per label.
-	slot := func(v int16) int {
-		i, ok := slices.BinarySearch(wanted, v)
-		if !ok {
-			return -1
-		}
-		return i
+	// slotOf maps a label (offset by 32768) to its index in wanted, or -1.
+	var slotOf [1 << 16]int16
+	for i := range slotOf {
+		slotOf[i] = -1
 	}
+	for i, v := range wanted {
+		slotOf[int(v)+1<<15] = int16(i)
+	}
+	slot := func(v int16) int { return int(slotOf[int(v)+1<<15]) }
+	// Counting sort of the wanted voxels by label, C order kept per label.
 	counts := make([]int, len(wanted)+1)
 	for _, v := range seg {
 		if s := slot(v); s >= 0 {

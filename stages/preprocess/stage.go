@@ -291,11 +291,7 @@ func (s *Stage) writeCase(dir, id string, cs *Case) (*pyjson.Object, error) {
 	}); err != nil {
 		return nil, err
 	}
-	po, err := cs.Properties.Object()
-	if err != nil {
-		return nil, err
-	}
-	b, err := pyjson.Marshal(po, pyjson.Options{})
+	b, err := cs.Properties.MarshalJSON()
 	if err != nil {
 		return nil, err
 	}
