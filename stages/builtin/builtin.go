@@ -4,6 +4,7 @@ package builtin
 import (
 	"github.com/nnrunner/nnrunner/pipeline/stage"
 	"github.com/nnrunner/nnrunner/stages/exec"
+	"github.com/nnrunner/nnrunner/stages/fingerprint"
 	"github.com/nnrunner/nnrunner/stages/plan"
 	"github.com/nnrunner/nnrunner/stages/preprocess"
 	"github.com/nnrunner/nnrunner/stages/synthesize"
@@ -16,6 +17,7 @@ func Registry() (*stage.Registry, error) {
 	for _, s := range []stage.Stage{
 		// Each stage package adds its constructor here, e.g. fingerprint.New().
 		exec.New(),
+		fingerprint.New(),
 		plan.New(),
 		transfer.New(),
 		preprocess.New(),

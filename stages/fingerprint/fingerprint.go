@@ -33,13 +33,13 @@ type Fingerprint struct {
 // ChannelStats are the pooled foreground intensity statistics of one
 // channel.
 type ChannelStats struct {
-	Max          float64
-	Mean         float64
-	Median       float64
-	Min          float64
+	Max           float64
+	Mean          float64
+	Median        float64
+	Min           float64
 	Percentile005 float64 // percentile_00_5
 	Percentile995 float64 // percentile_99_5
-	Std          float64
+	Std           float64
 }
 
 // PyJSON converts f to the JSON layout upstream writes.

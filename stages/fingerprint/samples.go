@@ -1,0 +1,324 @@
+package fingerprint
+
+import (
+	"cmp"
+	"context"
+	"math"
+	"slices"
+	"sort"
+
+	"github.com/nnrunner/nnrunner/stages/nprand"
+	"github.com/nnrunner/nnrunner/stages/npstat"
+)
+
+// sampleSet is the pooled sample vector of every channel: the
+// concatenation, in case order, of n draws per case with foreground. It is
+// never materialised; numpy's block-wise float32 reductions are rebuilt
+// block by block, in parallel over cases, with results stored by block
+// index.
+type sampleSet struct {
+	cases   []*caseData
+	nch     int
+	n       int   // draws per case and channel
+	offset  []int // start of each case's draws in the pooled vector; -1 without foreground
+	total   int
+	nblocks int
+	// shared holds, per block that is not inside one case, its values per
+	// channel, assembled from the cases it spans.
+	shared map[int][][]float32
+	// cacheBudget is how many bytes of drawn indices may be kept between
+	// the two passes; cases beyond it replay their draws.
+	cacheBudget int64
+}
+
+func newSampleSet(cases []*caseData, nch, n int, cacheBudget int64) *sampleSet {
+	s := &sampleSet{cases: cases, nch: nch, n: n, offset: make([]int, len(cases)), cacheBudget: cacheBudget}
+	for i, c := range cases {
+		s.offset[i] = -1
+		if c.nfg > 0 {
+			s.offset[i] = s.total
+			s.total += n
+		}
+	}
+	s.nblocks = (s.total + npstat.BlockSize - 1) / npstat.BlockSize
+	s.shared = make(map[int][][]float32)
+	for _, off := range s.offset {
+		if off < 0 {
+			continue
+		}
+		for _, k := range []int{off / npstat.BlockSize, (off + n - 1) / npstat.BlockSize} {
+			start := k * npstat.BlockSize
+			if start >= off && start+s.blockLen(k) <= off+n {
+				continue
+			}
+			if _, ok := s.shared[k]; !ok {
+				bufs := make([][]float32, nch)
+				for ch := range bufs {
+					bufs[ch] = make([]float32, s.blockLen(k))
+				}
+				s.shared[k] = bufs
+			}
+		}
+	}
+	return s
+}
+
+// blockLen returns the length of block k of the pooled vector.
+func (s *sampleSet) blockLen(k int) int {
+	return min((k+1)*npstat.BlockSize, s.total) - k*npstat.BlockSize
+}
+
+// draws is how one case's draws of one channel are obtained in the second
+// pass: materialised values, cached indices, or a replay of the generator.
+type draws struct {
+	state  nprand.RandomState // generator state at the channel's first draw
+	idx16  []uint16           // cached indices when nfg <= 65536
+	idx32  []int32            // cached indices otherwise
+	counts []int32            // how often each foreground voxel was drawn
+}
+
+// runs calls emit for consecutive runs of the case's draw positions that
+// never cross a block boundary: pos is the position in the pooled vector,
+// p the position within the case's draws, n the run length.
+func (s *sampleSet) runs(ci int, emit func(pos, p, n int)) {
+	off := s.offset[ci]
+	for p := 0; p < s.n; {
+		g := off + p
+		n := min((g/npstat.BlockSize+1)*npstat.BlockSize-g, s.n-p)
+		emit(g, p, n)
+		p += n
+	}
+}
+
+// putBlock stores the pairwise sum of a whole block, or copies part of a
+// shared block into its buffer. Cases write disjoint ranges and the map
+// is read-only here, so no locking is needed.
+func (s *sampleSet) putBlock(sums []float32, ch, pos int, vals []float32) {
+	k := pos / npstat.BlockSize
+	if bufs, ok := s.shared[k]; ok {
+		copy(bufs[ch][pos-k*npstat.BlockSize:], vals)
+		return
+	}
+	sums[k] = npstat.Pairwise(vals)
+}
+
+// reduce finishes the shared blocks and accumulates the block sums in
+// order, as numpy's buffered reduction does.
+func (s *sampleSet) reduce(sums []float32, ch int) float32 {
+	for k, bufs := range s.shared {
+		sums[k] = npstat.Pairwise(bufs[ch])
+	}
+	var acc float32
+	for _, b := range sums {
+		acc += b
+	}
+	return acc
+}
+
+// stats computes every channel's statistics in two passes over the draws:
+// block sums of the values (mean) with draw counts (order statistics),
+// then block sums of the squared deviations from the float32 mean (std).
+func (s *sampleSet) stats(ctx context.Context, threads int) ([]ChannelStats, error) {
+	// Decide, in case order, which cases keep their indices for pass 2.
+	cached := make([]bool, len(s.cases))
+	var used int64
+	for ci, c := range s.cases {
+		if c.nfg == 0 || c.samples != nil {
+			continue
+		}
+		size := int64(s.n) * int64(s.nch) * 4
+		if c.nfg <= 1<<16 {
+			size /= 2
+		}
+		if used+size <= s.cacheBudget {
+			cached[ci], used = true, used+size
+		}
+	}
+
+	sums := make([][]float32, s.nch)
+	for ch := range sums {
+		sums[ch] = make([]float32, s.nblocks)
+	}
+	dr := make([][]draws, len(s.cases))
+	err := parallel(ctx, len(s.cases), threads, func(ci int) error {
+		c := s.cases[ci]
+		if c.nfg == 0 {
+			return nil
+		}
+		if c.samples != nil {
+			for ch := range s.nch {
+				s.runs(ci, func(pos, p, n int) { s.putBlock(sums[ch], ch, pos, c.samples[ch][p:p+n]) })
+			}
+			return nil
+		}
+		d := make([]draws, s.nch)
+		rs := nprand.New(sampleSeed)
+		idx := make([]int32, npstat.BlockSize)
+		vals := make([]float32, npstat.BlockSize)
+		for ch := range s.nch {
+			dc := &d[ch]
+			dc.state = *rs
+			dc.counts = make([]int32, c.nfg)
+			if cached[ci] {
+				if c.nfg <= 1<<16 {
+					dc.idx16 = make([]uint16, s.n)
+				} else {
+					dc.idx32 = make([]int32, s.n)
+				}
+			}
+			fg := c.fg[ch]
+			s.runs(ci, func(pos, p, n int) {
+				ix, v := idx[:n], vals[:n]
+				rs.Indices(ix, c.nfg)
+				for k, j := range ix {
+					v[k] = fg[j]
+					dc.counts[j]++
+				}
+				switch {
+				case dc.idx16 != nil:
+					for k, j := range ix {
+						dc.idx16[p+k] = uint16(j)
+					}
+				case dc.idx32 != nil:
+					copy(dc.idx32[p:], ix)
+				}
+				s.putBlock(sums[ch], ch, pos, v)
+			})
+		}
+		dr[ci] = d
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	means := make([]float32, s.nch)
+	for ch := range s.nch {
+		means[ch] = s.reduce(sums[ch], ch) / float32(s.total)
+		clear(sums[ch])
+	}
+
+	err = parallel(ctx, len(s.cases)*s.nch, threads, func(job int) error {
+		ci, ch := job/s.nch, job%s.nch
+		c := s.cases[ci]
+		if c.nfg == 0 {
+			return nil
+		}
+		m := means[ch]
+		sq := func(x float32) float32 {
+			v := x - m
+			return float32(v * v) // conversion: no fused multiply-add
+		}
+		vals := make([]float32, npstat.BlockSize)
+		if c.samples != nil {
+			s.runs(ci, func(pos, p, n int) {
+				v := vals[:n]
+				for k, x := range c.samples[ch][p : p+n] {
+					v[k] = sq(x)
+				}
+				s.putBlock(sums[ch], ch, pos, v)
+			})
+			return nil
+		}
+		// Squared deviations depend only on the drawn voxel.
+		dev := make([]float32, c.nfg)
+		for j, x := range c.fg[ch] {
+			dev[j] = sq(x)
+		}
+		dc := &dr[ci][ch]
+		rs := dc.state
+		idx := make([]int32, npstat.BlockSize)
+		s.runs(ci, func(pos, p, n int) {
+			v := vals[:n]
+			switch {
+			case dc.idx16 != nil:
+				for k, j := range dc.idx16[p : p+n] {
+					v[k] = dev[j]
+				}
+			case dc.idx32 != nil:
+				for k, j := range dc.idx32[p : p+n] {
+					v[k] = dev[j]
+				}
+			default:
+				ix := idx[:n]
+				rs.Indices(ix, c.nfg)
+				for k, j := range ix {
+					v[k] = dev[j]
+				}
+			}
+			s.putBlock(sums[ch], ch, pos, v)
+		})
+		dc.idx16, dc.idx32 = nil, nil
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	out := make([]ChannelStats, s.nch)
+	for ch := range s.nch {
+		variance := s.reduce(sums[ch], ch) / float32(s.total)
+		os := s.orderStats(ch, dr)
+		out[ch] = ChannelStats{
+			Max:           float64(os.at(s.total - 1)),
+			Mean:          float64(means[ch]),
+			Median:        npstat.PercentileFunc(s.total, 50, os.at),
+			Min:           float64(os.at(0)),
+			Percentile005: npstat.PercentileFunc(s.total, 0.5, os.at),
+			Percentile995: npstat.PercentileFunc(s.total, 99.5, os.at),
+			Std:           float64(float32(math.Sqrt(float64(variance)))),
+		}
+	}
+	return out, nil
+}
+
+// valueCount is a sample value with its multiplicity.
+type valueCount struct {
+	v float32
+	n int64
+}
+
+// orderStatistics answers "the i-th smallest pooled sample" from sorted
+// distinct values and cumulative counts.
+type orderStatistics struct {
+	vals []float32
+	cum  []int64 // cum[i] = number of samples <= vals[i]
+}
+
+func (o *orderStatistics) at(i int) float32 {
+	k := sort.Search(len(o.cum), func(j int) bool { return o.cum[j] > int64(i) })
+	return o.vals[k]
+}
+
+// orderStats pools the draw counts of channel ch over all cases.
+func (s *sampleSet) orderStats(ch int, dr [][]draws) *orderStatistics {
+	var vc []valueCount
+	for ci, c := range s.cases {
+		switch {
+		case c.nfg == 0:
+		case c.samples != nil:
+			for _, v := range c.samples[ch] {
+				vc = append(vc, valueCount{v, 1})
+			}
+		default:
+			cnt := dr[ci][ch].counts
+			for j, v := range c.fg[ch] {
+				if cnt[j] > 0 {
+					vc = append(vc, valueCount{v, int64(cnt[j])})
+				}
+			}
+		}
+	}
+	slices.SortFunc(vc, func(a, b valueCount) int { return cmp.Compare(a.v, b.v) })
+	o := &orderStatistics{vals: make([]float32, 0, len(vc)), cum: make([]int64, 0, len(vc))}
+	var run int64
+	for _, e := range vc {
+		run += e.n
+		if len(o.vals) > 0 && o.vals[len(o.vals)-1] == e.v {
+			o.cum[len(o.cum)-1] = run
+			continue
+		}
+		o.vals = append(o.vals, e.v)
+		o.cum = append(o.cum, run)
+	}
+	return o
+}
