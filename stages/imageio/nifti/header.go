@@ -100,14 +100,6 @@ func (h *Header) NumVoxels() int64 {
 	return n
 }
 
-// Zooms returns the voxel sizes Pixdim[1:Dim[0]+1], as nibabel's
-// header.get_zooms().
-func (h *Header) Zooms() []float64 {
-	z := make([]float64, h.Dim[0])
-	copy(z, h.Pixdim[1:])
-	return z
-}
-
 // Scaling returns the factors that turn stored values into real values,
 // with nibabel's semantics: a slope of 0 or a non-finite slope means no
 // scaling (ok is false); a valid slope with a non-finite intercept is an
