@@ -2,6 +2,7 @@ package blas
 
 import (
 	"math"
+	"runtime"
 	"testing"
 )
 
@@ -102,6 +103,67 @@ func f32(x []float64) []float32 {
 	y := make([]float32, len(x))
 	for i, v := range x {
 		y[i] = float32(v)
+	}
+	return y
+}
+
+// TestGemmSplitDeterministic checks that a product large enough to be split
+// across goroutines gives the same bits with 1 and 4 of them, and matches the
+// reference.
+func TestGemmSplitDeterministic(t *testing.T) {
+	tests := []struct {
+		name           string
+		transA, transB bool
+		m, n, k        int
+	}{
+		{"wide", false, false, 20, 301, 200},
+		{"wide transB", false, true, 20, 301, 200},
+		{"tall transA", true, false, 301, 20, 200},
+		{"tall", false, false, 301, 20, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := make([]float32, tc.m*tc.k)
+			b := make([]float32, tc.k*tc.n)
+			for i := range a {
+				a[i] = float32(math.Sin(float64(i)))
+			}
+			for i := range b {
+				b[i] = float32(math.Cos(float64(i) * 0.3))
+			}
+			lda, ldb := tc.k, tc.n
+			if tc.transA {
+				lda = tc.m
+			}
+			if tc.transB {
+				ldb = tc.k
+			}
+			run := func(procs int) []float32 {
+				old := runtime.GOMAXPROCS(procs)
+				defer runtime.GOMAXPROCS(old)
+				c := make([]float32, tc.m*tc.n)
+				Gemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0, c, tc.n)
+				return c
+			}
+			c1, c4 := run(1), run(4)
+			want := make([]float64, tc.m*tc.n)
+			naiveGemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, 1, f64(a), lda, f64(b), ldb, 0, want, tc.n)
+			for i := range c1 {
+				if math.Float32bits(c1[i]) != math.Float32bits(c4[i]) {
+					t.Fatalf("c[%d] = %v with 1 goroutine, %v with 4", i, c1[i], c4[i])
+				}
+				if math.Abs(float64(c1[i])-want[i]) > 1e-3 {
+					t.Fatalf("c[%d] = %v, want %v", i, c1[i], want[i])
+				}
+			}
+		})
+	}
+}
+
+func f64(x []float32) []float64 {
+	y := make([]float64, len(x))
+	for i, v := range x {
+		y[i] = float64(v)
 	}
 	return y
 }
