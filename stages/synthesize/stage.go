@@ -34,6 +34,7 @@ func (s *Stage) Spec() stage.Spec {
 			{Name: "spacing", Kind: stage.Any, Default: []any{0.8, 0.8, 3.0}, Doc: "nominal voxel size in mm, file order x, y, z (anisotropic by default)"},
 			{Name: "jitter", Kind: stage.Float, Default: 0.1, Doc: "relative per-case variation of shape and spacing, 0 to <0.5"},
 			{Name: "lesions", Kind: stage.Bool, Default: true, Doc: "add a lesion label (2) inside every organ (1)"},
+			{Name: "channels", Kind: stage.Int, Default: int64(1), Doc: "image channels: 1, or 2 for MR (T2 and an ADC-like map)"},
 		},
 	}
 }
@@ -116,11 +117,15 @@ func configFrom(with stage.Values) (Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	channels, err := with.Int("channels")
+	if err != nil {
+		return cfg, err
+	}
 	cfg = Config{
 		Name: name, Modality: Modality(modality), Prefix: prefix,
 		Train: train, Test: test, Seed: uint64(seed),
 		Shape:   [3]int{shape[0], shape[1], shape[2]},
-		Spacing: spacing, Jitter: jitter, Lesions: lesions,
+		Spacing: spacing, Jitter: jitter, Lesions: lesions, Channels: channels,
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("synthesize: %w", err)

@@ -63,7 +63,13 @@ type Config struct {
 	Jitter float64
 	// Lesions adds a lesion (label 2) inside every organ.
 	Lesions bool
+	// Channels is the number of image channels: 1, or 2 for MR (T2 and an
+	// ADC-like map). 0 means 1.
+	Channels int
 }
+
+// channels returns the number of channels, defaulting to 1.
+func (c *Config) channels() int { return max(1, c.Channels) }
 
 // Validate reports the first problem with c.
 func (c *Config) Validate() error {
@@ -80,6 +86,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("test cases %d: want 0 or more", c.Test)
 	case c.Train+c.Test > 999:
 		return fmt.Errorf("%d cases: at most 999", c.Train+c.Test)
+	case c.Channels < 0 || c.Channels > 2 || (c.Channels == 2 && c.Modality != MR):
+		return fmt.Errorf("channels %d: want 1, or 2 for MR", c.Channels)
 	case !(c.Jitter >= 0 && c.Jitter < 0.5):
 		return fmt.Errorf("jitter %g: want 0 <= jitter < 0.5", c.Jitter)
 	}
@@ -97,12 +105,13 @@ func (c *Config) Validate() error {
 // CaseID returns the identifier of case i.
 func (c *Config) CaseID(i int) string { return fmt.Sprintf("%s_%03d", c.Prefix, i) }
 
-// ChannelName returns the dataset.json channel name of the modality.
-func (c *Config) ChannelName() string {
+// ChannelNames returns the dataset.json channel names: "CT", or "T2" and
+// "ADC" for MR.
+func (c *Config) ChannelNames() []string {
 	if c.Modality == CT {
-		return "CT"
+		return []string{"CT"}
 	}
-	return "T2"
+	return []string{"T2", "ADC"}[:c.channels()]
 }
 
 // Generate writes the dataset into dir/<cfg.Name>, which must not exist yet
@@ -171,19 +180,21 @@ func writeCase(root string, cfg *Config, i int) error {
 	id := cfg.CaseID(i)
 	v := generateCase(cfg, i)
 	h := v.header()
-	imgPath := filepath.Join(root, imgDir, id+"_0000"+FileEnding)
-	var err error
-	if cfg.Modality == CT {
-		hu := make([]int16, len(v.image))
-		for j, x := range v.image {
-			hu[j] = int16(math.RoundToEven(max(-1024, min(3071, float64(x)))))
+	for c, img := range v.images {
+		path := filepath.Join(root, imgDir, fmt.Sprintf("%s_%04d%s", id, c, FileEnding))
+		var err error
+		if cfg.Modality == CT {
+			hu := make([]int16, len(img))
+			for j, x := range img {
+				hu[j] = int16(math.RoundToEven(max(-1024, min(3071, float64(x)))))
+			}
+			err = nifti.WriteFile(path, h, hu)
+		} else {
+			err = nifti.WriteFile(path, h, img)
 		}
-		err = nifti.WriteFile(imgPath, h, hu)
-	} else {
-		err = nifti.WriteFile(imgPath, h, v.image)
-	}
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	return nifti.WriteFile(filepath.Join(root, labDir, id+FileEnding), h, v.labels)
 }
@@ -201,9 +212,13 @@ func writeDatasetJSON(path string, cfg *Config) error {
 		b, _ := json.Marshal(s)
 		return string(b)
 	}
+	var channels []string
+	for i, name := range cfg.ChannelNames() {
+		channels = append(channels, fmt.Sprintf("%q: %s", fmt.Sprint(i), quote(name)))
+	}
 	text := fmt.Sprintf(`{
     "channel_names": {
-        "0": %s
+        %s
     },
     "labels": {
         %s
@@ -213,7 +228,7 @@ func writeDatasetJSON(path string, cfg *Config) error {
     "name": %s,
     "description": %s
 }
-`, quote(cfg.ChannelName()), labels, cfg.Train, quote(FileEnding), quote(cfg.Name), quote(desc))
+`, strings.Join(channels, ",\n        "), labels, cfg.Train, quote(FileEnding), quote(cfg.Name), quote(desc))
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return fmt.Errorf("synthesize: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -80,9 +81,13 @@ func TestDeterministic(t *testing.T) {
 // TestDatasetIsValid checks the written dataset with the raw-dataset
 // integrity checks and that each case has a visible organ and lesion.
 func TestDatasetIsValid(t *testing.T) {
-	for _, m := range []Modality{CT, MR} {
-		t.Run(string(m), func(t *testing.T) {
-			cfg := smallConfig(m)
+	for _, tc := range []struct {
+		m        Modality
+		channels int
+	}{{CT, 1}, {MR, 1}, {MR, 2}} {
+		t.Run(fmt.Sprintf("%s_%d", tc.m, tc.channels), func(t *testing.T) {
+			cfg := smallConfig(tc.m)
+			cfg.Channels = tc.channels
 			root, err := Generate(context.Background(), t.TempDir(), cfg, 2)
 			if err != nil {
 				t.Fatal(err)
@@ -98,8 +103,12 @@ func TestDatasetIsValid(t *testing.T) {
 			if err := json.Unmarshal(b, &dj); err != nil {
 				t.Fatal(err)
 			}
+			names := map[string]any{}
+			for i, n := range cfg.ChannelNames() {
+				names[fmt.Sprint(i)] = n
+			}
 			want := map[string]any{
-				"channel_names": map[string]any{"0": cfg.ChannelName()},
+				"channel_names": names,
 				"labels":        map[string]any{"background": 0.0, "organ": 1.0, "lesion": 2.0},
 				"numTraining":   float64(cfg.Train),
 				"file_ending":   ".nii.gz",
@@ -115,9 +124,16 @@ func TestDatasetIsValid(t *testing.T) {
 					dir, ldir = "imagesTs", "labelsTs"
 				}
 				id := cfg.CaseID(i)
-				img, err := imageio.ReadImages([]string{filepath.Join(root, dir, id+"_0000.nii.gz")})
+				var files []string
+				for c := range cfg.ChannelNames() {
+					files = append(files, filepath.Join(root, dir, fmt.Sprintf("%s_%04d.nii.gz", id, c)))
+				}
+				img, err := imageio.ReadImages(files)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if img.Shape[0] != len(files) {
+					t.Fatalf("%s: %d channels, want %d", id, img.Shape[0], len(files))
 				}
 				seg, err := imageio.ReadSeg(filepath.Join(root, ldir, id+".nii.gz"))
 				if err != nil {
@@ -181,6 +197,8 @@ func TestValidate(t *testing.T) {
 		{"tiny shape", func(c *Config) { c.Shape[2] = 4 }, "8 to 1024"},
 		{"zero spacing", func(c *Config) { c.Spacing[0] = 0 }, "voxel size"},
 		{"empty prefix", func(c *Config) { c.Prefix = "" }, "prefix"},
+		{"two CT channels", func(c *Config) { c.Channels = 2 }, "channels"},
+		{"three channels", func(c *Config) { c.Modality = MR; c.Channels = 3 }, "channels"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,6 +256,7 @@ func TestStage(t *testing.T) {
 	with["test_cases"] = int64(1)
 	with["shape"] = []any{int64(16), int64(16), int64(8)}
 	with["modality"] = "MR"
+	with["channels"] = int64(2)
 	outs, err := s.Outputs(with)
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +268,7 @@ func TestStage(t *testing.T) {
 	if err := s.Run(context.Background(), &stage.Request{With: with, OutDir: dir, Threads: 2}); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"dataset.json", "imagesTr/synthmr_000_0000.nii.gz", "labelsTr/synthmr_001.nii.gz",
+	for _, f := range []string{"dataset.json", "imagesTr/synthmr_000_0000.nii.gz", "imagesTr/synthmr_000_0001.nii.gz", "labelsTr/synthmr_001.nii.gz",
 		"imagesTs/synthmr_002_0000.nii.gz", "labelsTs/synthmr_002.nii.gz"} {
 		if _, err := os.Stat(filepath.Join(dir, outs[0].Path, f)); err != nil {
 			t.Error(err)
@@ -266,6 +285,7 @@ func TestStage(t *testing.T) {
 		{"shape", []any{int64(16), int64(16)}, "3 integers"},
 		{"seed", int64(-1), "non-negative"},
 		{"cases", int64(0), "at least 1"},
+		{"channels", int64(2), "channels"},
 	}
 	for _, b := range bad {
 		w := defaults(s)

@@ -74,8 +74,8 @@ func (t *texture) at(p [3]float64) float64 {
 // volume is one generated case, in file order (x fastest).
 type volume struct {
 	shape   [3]int
-	spacing [3]float64 // float32-exact, as stored in the header
-	image   []float32
+	spacing [3]float64  // float32-exact, as stored in the header
+	images  [][]float32 // one slice per channel
 	labels  []uint8
 }
 
@@ -145,7 +145,10 @@ func generateCase(cfg *Config, i int) *volume {
 	biasX, biasZ := r.uniform(-0.15, 0.15), r.uniform(-0.1, 0.1)
 
 	n := v.shape[0] * v.shape[1] * v.shape[2]
-	v.image = make([]float32, n)
+	v.images = make([][]float32, cfg.channels())
+	for c := range v.images {
+		v.images[c] = make([]float32, n)
+	}
 	v.labels = make([]uint8, n)
 	idx := 0
 	var p [3]float64
@@ -196,11 +199,34 @@ func generateCase(cfg *Config, i int) *volume {
 					}
 					val = math.Max(val, 0)
 				}
-				v.image[idx] = float32(val)
+				v.images[0][idx] = float32(val)
+				if cfg.Channels == 2 {
+					v.images[1][idx] = float32(adc(label, inBody, inSpine, r.normal()))
+				}
 				v.labels[idx] = label
 				idx++
 			}
 		}
 	}
 	return v
+}
+
+// adc is the second MR channel, an apparent-diffusion-like map: the organ
+// darker than the surrounding tissue, the lesion darker still, fluid-free
+// background near 0.
+func adc(label uint8, inBody, inSpine bool, noise float64) float64 {
+	var v float64
+	switch {
+	case label == Lesion:
+		v = 600 + 50*noise
+	case label == Organ:
+		v = 1000 + 60*noise
+	case inSpine:
+		v = 400 + 40*noise
+	case inBody:
+		v = 1500 + 80*noise
+	default:
+		v = math.Abs(10 * noise)
+	}
+	return math.Max(v, 0)
 }
