@@ -21,19 +21,8 @@ func InstanceNormForward[T Float](x, gamma, beta []T, n, c, spatial int, eps flo
 	parallelFor(n*c, max(1, 1<<14/spatial), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xs := x[i*spatial : (i+1)*spatial]
-			m := sum64(xs) / float64(spatial)
-			var v0, v1 float64
-			j := 0
-			for ; j+2 <= len(xs); j += 2 {
-				d0, d1 := float64(xs[j])-m, float64(xs[j+1])-m
-				v0 += d0 * d0
-				v1 += d1 * d1
-			}
-			for ; j < len(xs); j++ {
-				d := float64(xs[j]) - m
-				v0 += d * d
-			}
-			r := 1 / math.Sqrt((v0+v1)/float64(spatial)+eps)
+			m, v := moments(xs)
+			r := 1 / math.Sqrt(v+eps)
 			mean[i], rstd[i] = T(m), T(r)
 			ch := i % c
 			scale := T(float64(gamma[ch]) * r)
@@ -91,4 +80,28 @@ func InstanceNormBackward[T Float](x, gamma, mean, rstd, dy []T, n, c, spatial i
 		}
 		dbeta[ch], dgamma[ch] = T(a), T(b)
 	}
+}
+
+// moments returns the mean and population variance of v in one pass:
+// float64 sums of v − v[0] and its square (the shift keeps the difference of
+// squares well conditioned).
+func moments[T Float](v []T) (mean, variance float64) {
+	shift := float64(v[0])
+	var s0, s1, q0, q1 float64
+	i := 0
+	for ; i+2 <= len(v); i += 2 {
+		d0, d1 := float64(v[i])-shift, float64(v[i+1])-shift
+		s0 += d0
+		s1 += d1
+		q0 += d0 * d0
+		q1 += d1 * d1
+	}
+	for ; i < len(v); i++ {
+		d := float64(v[i]) - shift
+		s0 += d
+		q0 += d * d
+	}
+	n := float64(len(v))
+	ds := (s0 + s1) / n
+	return shift + ds, max(0, (q0+q1)/n-ds*ds)
 }

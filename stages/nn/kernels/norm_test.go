@@ -88,3 +88,22 @@ func mean64(v []float64) float64 {
 	}
 	return s / float64(len(v))
 }
+
+// TestInstanceNormLargeOffset checks the one-pass variance on data whose
+// mean dwarfs its spread.
+func TestInstanceNormLargeOffset(t *testing.T) {
+	const n, c, s = 1, 2, 500
+	x := randSlice(5, n*c*s)
+	for i := range x {
+		x[i] = 1e4 + 1e-2*x[i]
+	}
+	gamma, beta := []float64{1, 2}, []float64{0, -1}
+	want := naiveInstanceNorm(x, gamma, beta, n, c, s)
+	y, mean, rstd := make([]float64, len(x)), make([]float64, n*c), make([]float64, n*c)
+	InstanceNormForward(x, gamma, beta, n, c, s, InstanceNormEps, y, mean, rstd)
+	for i := range want {
+		if math.Abs(y[i]-want[i]) > 1e-9 {
+			t.Fatalf("y[%d] = %.12g, want %.12g", i, y[i], want[i])
+		}
+	}
+}
