@@ -5,8 +5,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
+
+// cpuSeconds returns the user plus system CPU time of the process so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
 
 // peakRSSMiB returns the process's peak resident set size (VmHWM) in MiB,
 // or 0 where /proc is unavailable.
@@ -26,7 +37,10 @@ func peakRSSMiB() float64 {
 
 // benchRuns times b.N runs of the stage for every run, then checks one
 // more run's outputs against upstream's summaries (untimed).
+// The process CPU time per run is reported too: on a shared machine it is a
+// steadier measure than wall time.
 func benchRuns(b *testing.B, shared string, runs []summaryRun, raws []string) {
+	cpu0 := cpuSeconds()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for k, r := range runs {
@@ -34,6 +48,7 @@ func benchRuns(b *testing.B, shared string, runs []summaryRun, raws []string) {
 		}
 	}
 	b.StopTimer()
+	b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
 	b.ReportMetric(peakRSSMiB(), "peak-RSS-MiB")
 	for k, r := range runs {
 		runAndCheck(b, shared, r, raws[k])

@@ -151,16 +151,15 @@ func (c *Config) Run(ctx context.Context, img *imageio.Image, seg []int16, worke
 }
 
 // transpose permutes the spatial axes of a (channels, shape) array: output
-// axis k is input axis perm[k]. The identity permutation returns a copy.
+// axis k is input axis perm[k]. The identity permutation returns a itself.
 func transpose[T any](a []T, channels int, shape [3]int, perm [3]int) ([]T, [3]int) {
+	if perm == [3]int{0, 1, 2} {
+		return a, shape
+	}
 	out := make([]T, len(a))
 	var ns [3]int
 	for k := range ns {
 		ns[k] = shape[perm[k]]
-	}
-	if perm == [3]int{0, 1, 2} {
-		copy(out, a)
-		return out, ns
 	}
 	strides := [3]int{shape[1] * shape[2], shape[2], 1}
 	s0, s1, s2 := strides[perm[0]], strides[perm[1]], strides[perm[2]]

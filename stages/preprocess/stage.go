@@ -1,7 +1,6 @@
 package preprocess
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -317,17 +316,14 @@ func (s *Stage) writeBytes(path string, b []byte) error {
 	})
 }
 
-// writeWith creates path and fills it with fn through a buffered writer.
+// writeWith creates path and fills it with fn. fn writes in large blocks
+// (npy.Write encodes 16 Ki elements at a time), so no buffering is added.
 func (s *Stage) writeWith(path string, fn func(io.Writer) error) error {
 	f, err := s.create(path)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	err = fn(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
+	err = fn(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
