@@ -25,11 +25,12 @@ func InstanceNormForward[T Float](x, gamma, beta []T, n, c, spatial int, eps flo
 			r := 1 / math.Sqrt(v+eps)
 			mean[i], rstd[i] = T(m), T(r)
 			ch := i % c
-			scale := T(float64(gamma[ch]) * r)
-			shift := T(float64(beta[ch]) - float64(gamma[ch])*r*m)
+			// (x − mean)·scale + beta, with the same rounded mean the
+			// backward pass sees.
+			scale, mt, b := T(float64(gamma[ch])*r), T(m), beta[ch]
 			ys := y[i*spatial : (i+1)*spatial]
 			for j, v := range xs {
-				ys[j] = v*scale + shift
+				ys[j] = (v-mt)*scale + b
 			}
 		}
 	})

@@ -102,8 +102,21 @@ func TestInstanceNormLargeOffset(t *testing.T) {
 	y, mean, rstd := make([]float64, len(x)), make([]float64, n*c), make([]float64, n*c)
 	InstanceNormForward(x, gamma, beta, n, c, s, InstanceNormEps, y, mean, rstd)
 	for i := range want {
-		if math.Abs(y[i]-want[i]) > 1e-9 {
+		if math.Abs(y[i]-want[i]) > 1e-7 { // condition number ~1e6
 			t.Fatalf("y[%d] = %.12g, want %.12g", i, y[i], want[i])
 		}
 	}
+	// float32 with mean/std ≈ 2000 stays accurate. The reference sees the
+	// same float32-rounded input.
+	for i := range x {
+		x[i] = 1e3 + 1e2*(x[i]-1e4)
+	}
+	x32 := to32(x)
+	for i, v := range x32 {
+		x[i] = float64(v)
+	}
+	want = naiveInstanceNorm(x, gamma, beta, n, c, s)
+	y32, m32, r32 := make([]float32, len(x)), make([]float32, n*c), make([]float32, n*c)
+	InstanceNormForward(x32, to32(gamma), to32(beta), n, c, s, InstanceNormEps, y32, m32, r32)
+	checkClose(t, "y float32", y32, want, 1e-3)
 }
