@@ -13,11 +13,12 @@ import (
 
 // Materialize recreates the tree of manifest id at dst, which must not
 // exist. Every blob it uses is re-hashed; a blob that no longer matches its
-// digest yields an error wrapping ErrCorrupt that names the blob, a missing
-// one an error wrapping ErrNotFound. Files are hardlinked from the store
-// when possible, else copied, and are read-only either way. The tree is
-// built in a temporary directory next to dst and renamed into place at the
-// end, so dst either appears complete or not at all.
+// digest is removed from the store and yields an error wrapping ErrCorrupt
+// that names it (the caller re-runs the stage, whose Put stores it afresh);
+// a missing blob yields an error wrapping ErrNotFound. Files are hardlinked
+// from the store when possible, else copied, and are read-only either way.
+// The tree is built in a temporary directory next to dst, flushed to disk
+// and renamed into place, so dst appears complete or not at all.
 func (s *Store) Materialize(ctx context.Context, id hashing.Digest, dst string) error {
 	m, err := s.Manifest(id)
 	if err != nil {
@@ -56,6 +57,10 @@ func (s *Store) Materialize(ctx context.Context, id hashing.Digest, dst string) 
 	if err != nil {
 		return fmt.Errorf("materialize %s: %w", dst, err)
 	}
+	// Make the whole tree durable before it appears under its name.
+	if err := syncFS(tmp); err != nil {
+		return fmt.Errorf("materialize %s: %w", dst, err)
+	}
 	if singleFile {
 		err = os.Rename(root, dst)
 		if err == nil {
@@ -88,7 +93,7 @@ func (s *Store) materializeEntry(e hashing.Entry, path string) error {
 			return err
 		}
 		if hashing.Sum(target) != e.Digest {
-			return fmt.Errorf("blob %s for %q: %w", blob, e.Path, ErrCorrupt)
+			return corrupt(blob, e, hashing.Sum(target))
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return err
@@ -133,9 +138,20 @@ func verifyBlob(blob string, e hashing.Entry) error {
 		return fmt.Errorf("verify blob %s: %w", blob, err)
 	}
 	if got != e.Digest {
-		return fmt.Errorf("blob %s for %q: %w: content hashes to %s", blob, e.Path, ErrCorrupt, got)
+		return corrupt(blob, e, got)
 	}
 	return nil
+}
+
+// corrupt removes a blob that failed verification, so that storing the
+// content again (when the engine re-runs the stage) writes a good blob
+// instead of skipping it as present, and returns the ErrCorrupt error.
+func corrupt(blob string, e hashing.Entry, got hashing.Digest) error {
+	err := fmt.Errorf("blob %s for %q: %w: content hashes to %s (blob removed)", blob, e.Path, ErrCorrupt, got)
+	if rerr := os.Remove(blob); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		return fmt.Errorf("%w; removing it: %v", err, rerr)
+	}
+	return err
 }
 
 // copyOut copies blob to path, verifying its digest while copying.
@@ -160,7 +176,7 @@ func (s *Store) copyOut(blob, path string, e hashing.Entry, mode fs.FileMode) er
 		return fmt.Errorf("copy blob %s to %s: %w", blob, path, err)
 	}
 	if got != e.Digest {
-		return fmt.Errorf("blob %s for %q: %w: content hashes to %s", blob, e.Path, ErrCorrupt, got)
+		return corrupt(blob, e, got)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nnrunner/nnrunner/pipeline/hashing"
 	"github.com/zeebo/blake3"
+	"golang.org/x/sys/unix"
 )
 
 // copyBufSize is the buffer size for copying blobs in and out.
@@ -25,31 +26,28 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); retur
 // returns the manifest's id, m.Root(). Each file's content is stored once:
 // a file with a single link is hardlinked into the store (and made
 // read-only, as the blob it now is); otherwise, or across file systems, it
-// is copied, re-hashed while copying and fsynced. The manifest is written
-// last, so it is present only when all its blobs are. A file that no longer
+// is copied, re-hashed while copying and fsynced before its rename. The
+// manifest is written last, after a syncfs, so it is present (even after a
+// power loss) only when all its blobs are. A file that no longer
 // matches m is an error: the tree changed after it was hashed.
 func (s *Store) Put(ctx context.Context, dir string, m *hashing.Manifest) (hashing.Digest, error) {
 	if err := m.Validate(); err != nil {
 		return hashing.Digest{}, fmt.Errorf("put %s: %w", dir, err)
 	}
 	id := m.Root()
-	if s.Has(id) {
-		return id, nil
-	}
-	var dirs sync.Map // fan-out directories written to, to fsync
+	// No shortcut when the manifest is already stored: one of its blobs may
+	// have been removed as corrupt since, and this Put must restore it.
 	err := s.forEach(ctx, len(m.Entries), func(i int) error {
-		return s.putEntry(dir, m.Entries[i], &dirs)
+		return s.putEntry(dir, m.Entries[i])
 	})
 	if err != nil {
 		return hashing.Digest{}, err
 	}
-	var syncErr error
-	dirs.Range(func(k, _ any) bool {
-		syncErr = syncDir(k.(string))
-		return syncErr == nil
-	})
-	if syncErr != nil {
-		return hashing.Digest{}, fmt.Errorf("put %s: %w", dir, syncErr)
+	// One syncfs makes every blob just linked or renamed (and the content
+	// of hardlinked files) durable before the manifest that names them
+	// appears: far cheaper than an fsync per fan-out directory.
+	if err := syncFS(s.dir); err != nil {
+		return hashing.Digest{}, fmt.Errorf("put %s: %w", dir, err)
 	}
 	text, err := m.MarshalText()
 	if err != nil {
@@ -72,7 +70,7 @@ func entryPath(root, rel string) string {
 	return filepath.Join(root, filepath.FromSlash(rel))
 }
 
-func (s *Store) putEntry(root string, e hashing.Entry, dirs *sync.Map) error {
+func (s *Store) putEntry(root string, e hashing.Entry) error {
 	src := entryPath(root, e.Path)
 	switch e.Kind {
 	case hashing.Dir:
@@ -89,7 +87,6 @@ func (s *Store) putEntry(root string, e hashing.Entry, dirs *sync.Map) error {
 		if hashing.Sum([]byte(target)) != e.Digest {
 			return fmt.Errorf("put %s: symlink changed since it was hashed", src)
 		}
-		dirs.Store(filepath.Dir(dst), true)
 		return s.writeObject(dst, []byte(target), blobMode)
 	}
 	exec := e.Mode == hashing.ModeExec
@@ -111,7 +108,6 @@ func (s *Store) putEntry(root string, e hashing.Entry, dirs *sync.Map) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("put: %w", err)
 	}
-	dirs.Store(filepath.Dir(dst), true)
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 1 {
 		if err := os.Chmod(src, mode); err != nil {
 			return fmt.Errorf("put: %w", err)
@@ -196,6 +192,20 @@ func finishTemp(f *os.File, mode fs.FileMode) error {
 		err = f.Chmod(mode)
 	}
 	return errors.Join(err, f.Close())
+}
+
+// syncFS flushes the file system holding path (syncfs(2)), so all links,
+// renames and file data written so far survive a power loss.
+func syncFS(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	err = unix.Syncfs(int(d.Fd()))
+	if err != nil {
+		err = fmt.Errorf("syncfs %s: %w", path, err)
+	}
+	return errors.Join(err, d.Close())
 }
 
 // syncDir fsyncs a directory so renames into it survive a power loss.

@@ -163,6 +163,10 @@ func TestCorruptBlobDetected(t *testing.T) {
 	if len(leftovers) > 0 {
 		t.Fatalf("temporary dirs left: %v", leftovers)
 	}
+	// The engine's recovery: re-run the stage and store its outputs again.
+	// The corrupt blob was removed, so this Put writes a good one.
+	putSample(t, s)
+	must(t, s.Materialize(ctx, id, dst))
 }
 
 func TestConcurrentPut(t *testing.T) {
