@@ -29,25 +29,37 @@ func vol2col[T Float](g *ConvGeom, x []T, r0, r1 int, col []T) {
 			// Output columns whose input column ix = ox·sw − pw + kx is inside.
 			oxLo := max(0, ceilDiv(pw-kx, sw))
 			oxHi := min(ow, ceilDiv(iw+pw-kx, sw))
+			od, oy := r0/oh, r0%oh
 			for r := r0; r < r1; r++ {
 				d := dst[(r-r0)*ow : (r-r0+1)*ow]
-				iz, iy := r/oh*sd-pd+kz, r%oh*sh-ph+ky
+				iz, iy := od*sd-pd+kz, oy*sh-ph+ky
+				if oy++; oy == oh {
+					oy, od = 0, od+1
+				}
 				if iz < 0 || iz >= id || iy < 0 || iy >= ih || oxLo >= oxHi {
 					clear(d)
 					continue
 				}
 				src := xc[(iz*ih+iy)*iw : (iz*ih+iy+1)*iw]
-				clear(d[:oxLo])
-				if sw == 1 {
-					copy(d[oxLo:oxHi], src[oxLo-pw+kx:])
-				} else {
-					ix := oxLo*sw - pw + kx
-					for ox := oxLo; ox < oxHi; ox++ {
-						d[ox] = src[ix]
-						ix += sw
+				if oxLo > 0 {
+					clear(d[:oxLo])
+				}
+				dd, s := d[oxLo:oxHi], src[oxLo*sw-pw+kx:]
+				switch sw {
+				case 1:
+					copy(dd, s)
+				case 2:
+					for j := range dd {
+						dd[j] = s[2*j]
+					}
+				default:
+					for j := range dd {
+						dd[j] = s[sw*j]
 					}
 				}
-				clear(d[oxHi:])
+				if oxHi < ow {
+					clear(d[oxHi:])
+				}
 			}
 		}
 	})
@@ -121,24 +133,31 @@ func col2vol[T Float](g *ConvGeom, col []T, r0, r1 int, dx []T) {
 				if oxLo >= oxHi {
 					continue
 				}
+				od, oy := r0/oh, r0%oh
 				for r := r0; r < r1; r++ {
-					iz, iy := r/oh*sd-pd+kz, r%oh*sh-ph+ky
+					iz, iy := od*sd-pd+kz, oy*sh-ph+ky
+					if oy++; oy == oh {
+						oy, od = 0, od+1
+					}
 					if iz < 0 || iz >= id || iy < 0 || iy >= ih {
 						continue
 					}
-					s := src[(r-r0)*ow : (r-r0+1)*ow]
-					d := xc[(iz*ih+iy)*iw : (iz*ih+iy+1)*iw]
-					ix := oxLo*sw - pw + kx
-					if sw == 1 {
-						dd := d[ix : ix+oxHi-oxLo]
-						for j, v := range s[oxLo:oxHi] {
-							dd[j] += v
+					ss := src[(r-r0)*ow+oxLo : (r-r0)*ow+oxHi]
+					d := xc[(iz*ih+iy)*iw+oxLo*sw-pw+kx : (iz*ih+iy+1)*iw]
+					switch sw {
+					case 1:
+						d = d[:len(ss)]
+						for j, v := range ss {
+							d[j] += v
 						}
-						continue
-					}
-					for ox := oxLo; ox < oxHi; ox++ {
-						d[ix] += s[ox]
-						ix += sw
+					case 2:
+						for j, v := range ss {
+							d[2*j] += v
+						}
+					default:
+						for j, v := range ss {
+							d[sw*j] += v
+						}
 					}
 				}
 			}
