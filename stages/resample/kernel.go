@@ -96,6 +96,11 @@ func labelTensor(dst []int16, out Shape, src []int16, in Shape, maps [3]*axisMap
 		for y := 0; y < out[1]; y++ {
 			row := dst[(x*out[1]+y)*out[2] : (x*out[1]+y+1)*out[2]]
 			for z := range row {
+				if l, ok := uniformCorners(src, in, mx, my, mz, x, y, z); ok {
+					// All corners share one label: its weights sum to 1.
+					row[z] = l
+					continue
+				}
 				n := 0
 				for a := 0; a < mx.ntap[x]; a++ {
 					for b := 0; b < my.ntap[y]; b++ {
@@ -123,6 +128,52 @@ func labelTensor(dst []int16, out Shape, src []int16, in Shape, maps [3]*axisMap
 					}
 				}
 				row[z] = best
+			}
+		}
+	}
+}
+
+// uniformCorners reports whether every corner of output voxel (x, y, z)
+// holds the same label, and which.
+func uniformCorners(src []int16, in Shape, mx, my, mz *axisMap, x, y, z int) (int16, bool) {
+	l := src[(mx.idx[x][0]*in[1]+my.idx[y][0])*in[2]+mz.idx[z][0]]
+	for a := 0; a < mx.ntap[x]; a++ {
+		for b := 0; b < my.ntap[y]; b++ {
+			base := (mx.idx[x][a]*in[1] + my.idx[y][b]) * in[2]
+			for c := 0; c < mz.ntap[z]; c++ {
+				if src[base+mz.idx[z][c]] != l {
+					return 0, false
+				}
+			}
+		}
+	}
+	return l, true
+}
+
+// copyNearest resamples src (shape in) along axis with nearest neighbour
+// (map_coordinates order 0, mode "nearest") into dst (shape out); the other
+// axes are unchanged, so whole rows or planes are copied.
+func copyNearest[T any](dst []T, out Shape, src []T, in Shape, axis int) {
+	m := newAxisMap(in[axis], out[axis], 0)
+	switch axis {
+	case 0:
+		plane := in[1] * in[2]
+		for o := 0; o < out[0]; o++ {
+			i := m.idx[o][0]
+			copy(dst[o*plane:(o+1)*plane], src[i*plane:(i+1)*plane])
+		}
+	case 1:
+		for x := 0; x < out[0]; x++ {
+			for o := 0; o < out[1]; o++ {
+				i := m.idx[o][0]
+				copy(dst[(x*out[1]+o)*out[2]:][:out[2]], src[(x*in[1]+i)*in[2]:][:in[2]])
+			}
+		}
+	default:
+		for r := 0; r < out[0]*out[1]; r++ {
+			d, s := dst[r*out[2]:(r+1)*out[2]], src[r*in[2]:(r+1)*in[2]]
+			for o := range d {
+				d[o] = s[m.idx[o][0]]
 			}
 		}
 	}

@@ -136,7 +136,7 @@ func Data(dst []float32, out Shape, src []float32, in Shape, current, target [3]
 	}
 	resizeSlices(inter, mid, src, in, axis, opt.Order, opt.workers())
 	if mid != out {
-		nearestAlong(dst, out, inter, mid, axis, opt.workers())
+		copyNearest(dst, out, inter, mid, axis)
 	}
 	return nil
 }
@@ -179,27 +179,9 @@ func Seg(dst []int16, out Shape, src []int16, in Shape, current, target [3]float
 		}
 	})
 	if mid != out {
-		maps := nearestMaps(mid, out)
-		parallel(opt.workers(), out[0], func(from, to int) {
-			labelTensor(dst, out, inter, mid, maps, from, to)
-		})
+		copyNearest(dst, out, inter, mid, axis)
 	}
 	return nil
-}
-
-// nearestMaps returns order-0 (nearest neighbour) maps for every axis; axes
-// whose extent is unchanged are copied.
-func nearestMaps(in, out Shape) [3]*axisMap {
-	return [3]*axisMap{newAxisMap(in[0], out[0], 0), newAxisMap(in[1], out[1], 0), newAxisMap(in[2], out[2], 0)}
-}
-
-// nearestAlong resamples along one axis with nearest neighbour and mode
-// "nearest" (map_coordinates order 0), the other axes being unchanged.
-func nearestAlong(dst []float32, out Shape, src []float32, in Shape, axis, workers int) {
-	maps := nearestMaps(in, out)
-	parallel(workers, out[0], func(from, to int) {
-		tensor(dst, out, src, in, maps, math.Inf(-1), math.Inf(1), from, to)
-	})
 }
 
 // planeShape returns the two in-plane extents of slices orthogonal to axis.
