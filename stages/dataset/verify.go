@@ -51,16 +51,60 @@ func Verify(ctx context.Context, dir string, threads int) (*Dataset, error) {
 	if err != nil {
 		return nil, &IntegrityError{Dir: dir, Problems: []Problem{{File: "dataset.json", Msg: err.Error()}}}
 	}
+	problems := d.CheckLayout()
+	perCase := make([][]Problem, len(d.Cases))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(max(threads, 1), max(len(d.Cases), 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				perCase[i] = d.readAndCheck(d.Cases[i])
+			}
+		}()
+	}
+	var ctxErr error
+feed:
+	for i := range d.Cases {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			ctxErr = fmt.Errorf("verify dataset %s: %w", d.Dir, ctx.Err())
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if ctxErr != nil {
+		return nil, ctxErr
+	}
+	for _, ps := range perCase {
+		problems = append(problems, ps...)
+	}
+	if len(problems) > 0 {
+		return nil, &IntegrityError{Dir: dir, Problems: problems}
+	}
+	return d, nil
+}
+
+// CheckLayout runs the checks that need no image data: dataset.json keys,
+// case count against numTraining, missing, extra and misnamed files,
+// channel file counts and consecutive labels.
+func (d *Dataset) CheckLayout() []Problem {
 	v := verifier{d: d}
 	v.checkLayout()
 	v.checkLabels()
-	if err := v.checkCases(ctx, max(threads, 1)); err != nil {
-		return nil, err
-	}
-	if len(v.problems) > 0 {
-		return nil, &IntegrityError{Dir: dir, Problems: v.problems}
-	}
-	return d, nil
+	return v.problems
+}
+
+// CheckCase runs the per-case checks on a case's images (all channels, as
+// imageio.ReadImages returns them) and segmentation: NaN/Inf values,
+// channel count, image/label shape and spacing, undeclared label values.
+func (d *Dataset) CheckCase(c Case, img, seg *imageio.Image) []Problem {
+	v := verifier{d: d}
+	v.checkImage(c, img, seg)
+	return v.problems
 }
 
 type verifier struct {
@@ -180,53 +224,11 @@ func (v *verifier) checkLabels() {
 	}
 }
 
-// checkCases reads every case in parallel; problems are kept in case order.
-func (v *verifier) checkCases(ctx context.Context, threads int) error {
-	d := v.d
-	perCase := make([][]Problem, len(d.Cases))
-	expected := make(map[float32]bool)
-	for _, x := range d.Labels.Expected() {
-		expected[float32(x)] = true
-	}
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range min(threads, max(len(d.Cases), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				perCase[i] = v.checkCase(d.Cases[i], expected)
-			}
-		}()
-	}
-	var err error
-feed:
-	for i := range d.Cases {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			err = fmt.Errorf("verify dataset %s: %w", d.Dir, ctx.Err())
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if err != nil {
-		return err
-	}
-	for _, ps := range perCase {
-		v.problems = append(v.problems, ps...)
-	}
-	return nil
-}
-
-// checkCase runs the per-case checks; files that are missing were already
-// reported by checkLayout and are skipped here.
-func (v *verifier) checkCase(c Case, expected map[float32]bool) []Problem {
-	var out []Problem
-	add := func(file, format string, args ...any) {
-		out = append(out, Problem{File: v.rel(file), Msg: fmt.Sprintf(format, args...)})
-	}
+// readAndCheck reads one case file by file, so that read problems and
+// channel grid mismatches name the file, then runs CheckCase. Files that
+// are missing were already reported by CheckLayout and are skipped.
+func (d *Dataset) readAndCheck(c Case) []Problem {
+	v := verifier{d: d}
 	if len(c.Images) == 0 {
 		return nil
 	}
@@ -235,50 +237,76 @@ func (v *verifier) checkCase(c Case, expected map[float32]bool) []Problem {
 			return nil
 		}
 	}
-	// Read channel files one by one so problems name the file.
 	var img *imageio.Image
 	for _, p := range c.Images {
 		im, err := imageio.ReadImages([]string{p})
 		if err != nil {
-			add(p, "cannot read image: %v", err)
-			return out
-		}
-		if n := countNonFinite(im.Data); n > 0 {
-			add(p, "image contains %d NaN or infinite value(s); replace them (e.g. with 0) before training", n)
+			v.addf(p, "cannot read image: %v", err)
+			return v.problems
 		}
 		if img == nil {
 			img = im
 			continue
 		}
-		if [3]int(im.Shape[1:]) != [3]int(img.Shape[1:]) {
-			add(p, "shape %v differs from %s's %v (array order z,y,x); all channels must share one grid",
+		switch {
+		case [3]int(im.Shape[1:]) != [3]int(img.Shape[1:]):
+			v.addf(p, "shape %v differs from %s's %v (array order z,y,x); all channels must share one grid",
 				im.Shape[1:], v.rel(c.Images[0]), img.Shape[1:])
-		} else if !allclose(im.Spacing[:], img.Spacing[:]) {
-			add(p, "spacing %v differs from %s's %v; all channels must share one grid", im.Spacing, v.rel(c.Images[0]), img.Spacing)
+		case !allclose(im.Spacing[:], img.Spacing[:]):
+			v.addf(p, "spacing %v differs from %s's %v; all channels must share one grid", im.Spacing, v.rel(c.Images[0]), img.Spacing)
+		default:
+			img.Data = append(img.Data, im.Data...)
+			img.Shape[0] += im.Shape[0]
+			continue
 		}
+		return v.problems
 	}
 	seg, err := imageio.ReadSeg(c.Label)
 	if err != nil {
-		add(c.Label, "cannot read label file: %v", err)
-		return out
+		v.addf(c.Label, "cannot read label file: %v", err)
+		return v.problems
+	}
+	v.checkImage(c, img, seg)
+	return v.problems
+}
+
+// checkImage is CheckCase.
+func (v *verifier) checkImage(c Case, img, seg *imageio.Image) {
+	// Channel ch comes from file ch when every file holds one channel.
+	file := func(ch int) string {
+		if len(c.Images) == img.Shape[0] {
+			return c.Images[ch]
+		}
+		return c.Images[0]
+	}
+	if want := len(v.d.Channels); img.Shape[0] != want {
+		v.addf(c.Images[0], "case %s has %d image channel(s), dataset.json declares %d", c.ID, img.Shape[0], want)
+	}
+	for ch := range img.Shape[0] {
+		if n := countNonFinite(img.Channel(ch)); n > 0 {
+			v.addf(file(ch), "image contains %d NaN or infinite value(s); replace them (e.g. with 0) before training", n)
+		}
 	}
 	if seg.Shape[0] != 1 {
-		add(c.Label, "label file has %d channels; want a single 3-D label map", seg.Shape[0])
-		return out
+		v.addf(c.Label, "label file has %d channels; want a single 3-D label map", seg.Shape[0])
+		return
 	}
 	if [3]int(seg.Shape[1:]) != [3]int(img.Shape[1:]) {
-		add(c.Label, "shape %v does not match the image shape %v of case %s (array order z,y,x)", seg.Shape[1:], img.Shape[1:], c.ID)
+		v.addf(c.Label, "shape %v does not match the image shape %v of case %s (array order z,y,x)", seg.Shape[1:], img.Shape[1:], c.ID)
 	} else if !allclose(seg.Spacing[:], img.Spacing[:]) {
-		add(c.Label, "spacing %v does not match the image spacing %v of case %s", seg.Spacing, img.Spacing, c.ID)
+		v.addf(c.Label, "spacing %v does not match the image spacing %v of case %s", seg.Spacing, img.Spacing, c.ID)
 	}
 	if n := countNonFinite(seg.Data); n > 0 {
-		add(c.Label, "label map contains %d NaN or infinite value(s)", n)
+		v.addf(c.Label, "label map contains %d NaN or infinite value(s)", n)
+	}
+	expected := make(map[float32]bool)
+	for _, x := range v.d.Labels.Expected() {
+		expected[float32(x)] = true
 	}
 	if bad := unexpectedValues(seg.Data, expected); len(bad) > 0 {
-		add(c.Label, "label map contains values not declared in dataset.json labels: %s (declared: %s)",
+		v.addf(c.Label, "label map contains values not declared in dataset.json labels: %s (declared: %s)",
 			formatFloats(bad), formatInts(v.d.Labels.Expected()))
 	}
-	return out
 }
 
 func countNonFinite(a []float32) int {

@@ -3,7 +3,11 @@ package fingerprint
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -61,34 +65,49 @@ func extract(ctx context.Context, datasetDir string, opts Options, total int) (*
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	var ds *dataset.Dataset
-	var err error
-	if opts.Verify {
-		ds, err = dataset.Verify(ctx, datasetDir, threads)
-	} else {
-		ds, err = dataset.Load(datasetDir)
-	}
+	ds, err := dataset.Load(datasetDir)
 	if err != nil {
+		if opts.Verify {
+			return nil, &dataset.IntegrityError{Dir: datasetDir, Problems: []dataset.Problem{{File: "dataset.json", Msg: err.Error()}}}
+		}
 		return nil, err
 	}
+	// With Verify, the integrity checks run on the data read for the
+	// fingerprint; every problem is collected into one report.
+	var problems []dataset.Problem
+	if opts.Verify {
+		problems = ds.CheckLayout()
+	}
 	if len(ds.Cases) == 0 {
+		if len(problems) > 0 {
+			return nil, &dataset.IntegrityError{Dir: datasetDir, Problems: problems}
+		}
 		return nil, fmt.Errorf("fingerprint %s: no training cases found in imagesTr", datasetDir)
 	}
 	nSamples := total / len(ds.Cases)
 	nch := len(ds.Channels)
-	log.Info("extracting fingerprint", "dataset", datasetDir, "cases", len(ds.Cases), "channels", nch, "samples_per_case", nSamples)
+	log.Info("extracting fingerprint", "dataset", datasetDir, "cases", len(ds.Cases), "channels", nch,
+		"samples_per_case", nSamples, "verify", opts.Verify)
 
 	cases := make([]*caseData, len(ds.Cases))
+	caseProblems := make([][]dataset.Problem, len(ds.Cases))
 	err = parallel(ctx, len(ds.Cases), threads, func(i int) error {
-		c, err := analyzeCase(ds.Cases[i], nch, nSamples)
-		if err != nil {
-			return err
+		var err error
+		if opts.Verify {
+			cases[i], caseProblems[i] = analyzeVerified(ds, ds.Cases[i], nSamples)
+		} else {
+			cases[i], err = analyzeCase(ds.Cases[i], nch, nSamples)
 		}
-		cases[i] = c
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint %s: %w", datasetDir, err)
+	}
+	for _, p := range caseProblems {
+		problems = append(problems, p...)
+	}
+	if len(problems) > 0 {
+		return nil, &dataset.IntegrityError{Dir: datasetDir, Problems: problems}
 	}
 
 	f := &Fingerprint{
@@ -146,13 +165,53 @@ func analyzeCase(c dataset.Case, nch, nSamples int) (*caseData, error) {
 	if img.Shape[0] != nch {
 		return nil, fmt.Errorf("case %s has %d channel(s), dataset.json declares %d", c.ID, img.Shape[0], nch)
 	}
-	shape := crop.Shape{img.Shape[1], img.Shape[2], img.Shape[3]}
-	if seg.Shape[0] != 1 || crop.Shape(seg.Shape[1:]) != shape {
+	if seg.Shape[0] != 1 || [3]int(seg.Shape[1:]) != [3]int(img.Shape[1:]) {
 		return nil, fmt.Errorf("case %s: label %s has shape %v, the images %v", c.ID, c.Label, seg.Shape, img.Shape)
 	}
+	return summarize(img, seg, nSamples)
+}
+
+// analyzeVerified is analyzeCase with the dataset integrity checks: it
+// returns the case's problems instead of an error. Cases with missing
+// files (reported by CheckLayout) are skipped.
+func analyzeVerified(ds *dataset.Dataset, c dataset.Case, nSamples int) (*caseData, []dataset.Problem) {
+	for _, p := range append(slices.Clone(c.Images), c.Label) {
+		if _, err := os.Stat(p); err != nil {
+			return nil, nil
+		}
+	}
+	problem := func(path string, err error) []dataset.Problem {
+		if r, rerr := filepath.Rel(ds.Dir, path); rerr == nil && !strings.HasPrefix(r, "..") {
+			path = filepath.ToSlash(r)
+		}
+		return []dataset.Problem{{File: path, Msg: err.Error()}}
+	}
+	img, err := imageio.ReadImages(c.Images)
+	if err != nil {
+		return nil, problem(c.Images[0], fmt.Errorf("cannot read the images of case %s: %w", c.ID, err))
+	}
+	seg, err := imageio.ReadSeg(c.Label)
+	if err != nil {
+		return nil, problem(c.Label, fmt.Errorf("cannot read label file: %w", err))
+	}
+	if p := ds.CheckCase(c, img, seg); len(p) > 0 {
+		return nil, p
+	}
+	d, err := summarize(img, seg, nSamples)
+	if err != nil {
+		return nil, problem(c.Images[0], err)
+	}
+	return d, nil
+}
+
+// summarize crops a case to its nonzero region and keeps what the
+// fingerprint needs.
+func summarize(img, seg *imageio.Image, nSamples int) (*caseData, error) {
+	nch := img.Shape[0]
+	shape := crop.Shape(img.Shape[1:])
 	res, err := crop.ToNonzero(img.Data, nch, shape, seg.Data)
 	if err != nil {
-		return nil, fmt.Errorf("case %s: %w", c.ID, err)
+		return nil, err
 	}
 	d := &caseData{
 		shape:   res.Shape,

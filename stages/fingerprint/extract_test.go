@@ -191,6 +191,21 @@ func TestExtractErrors(t *testing.T) {
 		{"integrity problems are reported with Verify", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, "labelsTr", "syn_002.nii.gz"))
 		}, Options{Verify: true}, "labelsTr/syn_002.nii.gz: label file of case syn_002 is missing"},
+		{"Verify collects layout and data problems in one report", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, "labelsTr", "syn_002.nii.gz"))
+			img := make([]float32, 18000)
+			img[7] = float32(math.Inf(1))
+			writeImage(t, filepath.Join(dir, "imagesTr", "syn_003_0001.nii.gz"), [3]int{20, 30, 30}, img)
+			seg := make([]float32, 18000)
+			seg[3] = 5
+			writeImage(t, filepath.Join(dir, "labelsTr", "syn_000.nii.gz"), [3]int{20, 30, 30}, seg)
+		}, Options{Verify: true}, "3 problem(s); fix them and run again:\n" +
+			"  labelsTr/syn_002.nii.gz: label file of case syn_002 is missing\n" +
+			"  labelsTr/syn_000.nii.gz: label map contains values not declared in dataset.json labels: [5] (declared: [0, 1, 2])\n" +
+			"  imagesTr/syn_003_0001.nii.gz: image contains 1 NaN or infinite value(s)"},
+		{"unreadable label with Verify", func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, "labelsTr", "syn_001.nii.gz"), []byte("junk"), 0o644)
+		}, Options{Verify: true}, "labelsTr/syn_001.nii.gz: cannot read label file"},
 		{"unreadable label without Verify names the file", func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, "labelsTr", "syn_001.nii.gz"), []byte("junk"), 0o644)
 		}, Options{}, "syn_001.nii.gz"},

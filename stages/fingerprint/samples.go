@@ -166,21 +166,22 @@ func (s *sampleSet) stats(ctx context.Context, threads int) ([]ChannelStats, err
 					dc.idx32 = make([]int32, s.n)
 				}
 			}
-			fg := c.fg[ch]
+			fg, counts, idx16, idx32 := c.fg[ch], dc.counts, dc.idx16, dc.idx32
 			s.runs(ci, func(pos, p, n int) {
 				ix, v := idx[:n], vals[:n]
 				rs.Indices(ix, c.nfg)
 				for k, j := range ix {
 					v[k] = fg[j]
-					dc.counts[j]++
+					counts[j]++
 				}
 				switch {
-				case dc.idx16 != nil:
+				case idx16 != nil:
+					dst := idx16[p : p+n]
 					for k, j := range ix {
-						dc.idx16[p+k] = uint16(j)
+						dst[k] = uint16(j)
 					}
-				case dc.idx32 != nil:
-					copy(dc.idx32[p:], ix)
+				case idx32 != nil:
+					copy(idx32[p:p+n], ix)
 				}
 				s.putBlock(sums[ch], ch, pos, v)
 			})
