@@ -280,3 +280,15 @@ func TestStage(t *testing.T) {
 		t.Fatalf("stage output differs from the reference (-want +got):\n%s", diff)
 	}
 }
+
+func TestSortKeyOrder(t *testing.T) {
+	vals := []float32{float32(math.Inf(-1)), -3.5, -1e-30, 0, 1e-30, 1, 486420.2, float32(math.Inf(1)), float32(math.NaN())}
+	for i, v := range vals {
+		if k := sortKey(v); i > 0 && k <= sortKey(vals[i-1]) {
+			t.Errorf("sortKey(%v) = %#x not above sortKey(%v) = %#x", v, k, vals[i-1], sortKey(vals[i-1]))
+		}
+		if back := fromSortKey(sortKey(v)); math.Float32bits(back) != math.Float32bits(v) {
+			t.Errorf("fromSortKey(sortKey(%v)) = %v", v, back)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package fingerprint
 
 import (
-	"cmp"
 	"context"
 	"math"
 	"slices"
@@ -272,12 +271,6 @@ func (s *sampleSet) stats(ctx context.Context, threads int) ([]ChannelStats, err
 	return out, nil
 }
 
-// valueCount is a sample value with its multiplicity.
-type valueCount struct {
-	v float32
-	n int64
-}
-
 // orderStatistics answers "the i-th smallest pooled sample" from sorted
 // distinct values and cumulative counts.
 type orderStatistics struct {
@@ -290,35 +283,55 @@ func (o *orderStatistics) at(i int) float32 {
 	return o.vals[k]
 }
 
-// orderStats pools the draw counts of channel ch over all cases.
+// sortKey maps a float32 to a uint32 with the same order (NaN last, as
+// numpy sorts).
+func sortKey(v float32) uint32 {
+	b := math.Float32bits(v)
+	if b>>31 == 1 {
+		return ^b
+	}
+	return b | 1<<31
+}
+
+func fromSortKey(k uint32) float32 {
+	if k>>31 == 1 {
+		return math.Float32frombits(k &^ (1 << 31))
+	}
+	return math.Float32frombits(^k)
+}
+
+// orderStats pools the draw counts of channel ch over all cases. Each
+// (value, count) is packed into one uint64 (order key high, count low) so
+// that a plain integer sort orders them.
 func (s *sampleSet) orderStats(ch int, dr [][]draws) *orderStatistics {
-	var vc []valueCount
+	var packed []uint64
 	for ci, c := range s.cases {
 		switch {
 		case c.nfg == 0:
 		case c.samples != nil:
 			for _, v := range c.samples[ch] {
-				vc = append(vc, valueCount{v, 1})
+				packed = append(packed, uint64(sortKey(v))<<32|1)
 			}
 		default:
 			cnt := dr[ci][ch].counts
 			for j, v := range c.fg[ch] {
 				if cnt[j] > 0 {
-					vc = append(vc, valueCount{v, int64(cnt[j])})
+					packed = append(packed, uint64(sortKey(v))<<32|uint64(uint32(cnt[j])))
 				}
 			}
 		}
 	}
-	slices.SortFunc(vc, func(a, b valueCount) int { return cmp.Compare(a.v, b.v) })
-	o := &orderStatistics{vals: make([]float32, 0, len(vc)), cum: make([]int64, 0, len(vc))}
+	slices.Sort(packed)
+	o := &orderStatistics{}
 	var run int64
-	for _, e := range vc {
-		run += e.n
-		if len(o.vals) > 0 && o.vals[len(o.vals)-1] == e.v {
+	for i, p := range packed {
+		run += int64(uint32(p))
+		key := uint32(p >> 32)
+		if i > 0 && uint32(packed[i-1]>>32) == key {
 			o.cum[len(o.cum)-1] = run
 			continue
 		}
-		o.vals = append(o.vals, e.v)
+		o.vals = append(o.vals, fromSortKey(key))
 		o.cum = append(o.cum, run)
 	}
 	return o
