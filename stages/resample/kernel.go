@@ -87,38 +87,57 @@ func tensor[S number](dst []float32, out Shape, src []S, in Shape, maps [3]*axis
 
 // labelTensor resizes a label map at output rows [x0, x1): for each label
 // among the corners it sums the corner weights ((1*wx)*wy)*wz in scipy's
-// order; the largest label whose sum reaches 0.5 wins, else 0.
+// order; the largest label whose sum reaches 0.5 wins, else 0. Voxels whose
+// corners all carry one label take it directly (its weights sum to 1).
 func labelTensor(dst []int16, out Shape, src []int16, in Shape, maps [3]*axisMap, x0, x1 int) {
 	mx, my, mz := maps[0], maps[1], maps[2]
-	var labels [maxTaps * maxTaps * maxTaps]int16
-	var sums [maxTaps * maxTaps * maxTaps]float64
+	const corners = maxTaps * maxTaps * maxTaps
+	var labels [corners]int16
+	var sums [corners]float64
+	// Row offsets and weight products of the (x, y) taps of one output row.
+	var rb [maxTaps * maxTaps]int
+	var rw [maxTaps * maxTaps]float64
 	for x := x0; x < x1; x++ {
 		for y := 0; y < out[1]; y++ {
+			nr := 0
+			for a := 0; a < mx.ntap[x]; a++ {
+				for b := 0; b < my.ntap[y]; b++ {
+					rb[nr] = (mx.idx[x][a]*in[1] + my.idx[y][b]) * in[2]
+					rw[nr] = float64(mx.w[x][a] * my.w[y][b])
+					nr++
+				}
+			}
 			row := dst[(x*out[1]+y)*out[2] : (x*out[1]+y+1)*out[2]]
 			for z := range row {
-				if l, ok := uniformCorners(src, in, mx, my, mz, x, y, z); ok {
-					// All corners share one label: its weights sum to 1.
-					row[z] = l
+				nz, zi, zw := mz.ntap[z], &mz.idx[z], &mz.w[z]
+				l0 := src[rb[0]+zi[0]]
+				uniform := true
+				for r := 0; r < nr && uniform; r++ {
+					for c := 0; c < nz; c++ {
+						if src[rb[r]+zi[c]] != l0 {
+							uniform = false
+							break
+						}
+					}
+				}
+				if uniform {
+					row[z] = l0
 					continue
 				}
 				n := 0
-				for a := 0; a < mx.ntap[x]; a++ {
-					for b := 0; b < my.ntap[y]; b++ {
-						base := (mx.idx[x][a]*in[1] + my.idx[y][b]) * in[2]
-						wab := float64(mx.w[x][a] * my.w[y][b])
-						for c := 0; c < mz.ntap[z]; c++ {
-							l := src[base+mz.idx[z][c]]
-							p := float64(wab * mz.w[z][c])
-							k := 0
-							for k < n && labels[k] != l {
-								k++
-							}
-							if k == n {
-								labels[n], sums[n] = l, 0
-								n++
-							}
-							sums[k] += p
+				for r := 0; r < nr; r++ {
+					for c := 0; c < nz; c++ {
+						l := src[rb[r]+zi[c]]
+						p := float64(rw[r] * zw[c])
+						k := 0
+						for k < n && labels[k] != l {
+							k++
 						}
+						if k == n {
+							labels[n], sums[n] = l, 0
+							n++
+						}
+						sums[k] += p
 					}
 				}
 				best, found := int16(0), false
@@ -131,23 +150,6 @@ func labelTensor(dst []int16, out Shape, src []int16, in Shape, maps [3]*axisMap
 			}
 		}
 	}
-}
-
-// uniformCorners reports whether every corner of output voxel (x, y, z)
-// holds the same label, and which.
-func uniformCorners(src []int16, in Shape, mx, my, mz *axisMap, x, y, z int) (int16, bool) {
-	l := src[(mx.idx[x][0]*in[1]+my.idx[y][0])*in[2]+mz.idx[z][0]]
-	for a := 0; a < mx.ntap[x]; a++ {
-		for b := 0; b < my.ntap[y]; b++ {
-			base := (mx.idx[x][a]*in[1] + my.idx[y][b]) * in[2]
-			for c := 0; c < mz.ntap[z]; c++ {
-				if src[base+mz.idx[z][c]] != l {
-					return 0, false
-				}
-			}
-		}
-	}
-	return l, true
 }
 
 // copyNearest resamples src (shape in) along axis with nearest neighbour
