@@ -106,20 +106,46 @@ func TestPutMaterializeRoundTrip(t *testing.T) {
 	}
 }
 
-func TestSingleFileRoundTrip(t *testing.T) {
-	s, err := Open(t.TempDir())
-	must(t, err)
-	src := filepath.Join(t.TempDir(), "model.bin")
-	must(t, os.WriteFile(src, []byte("weights"), 0o644))
-	m := hashDir(t, src)
-	id, err := s.Put(ctx, src, m)
-	must(t, err)
-	dst := filepath.Join(t.TempDir(), "restored.bin")
-	must(t, s.Materialize(ctx, id, dst))
-	b, err := os.ReadFile(dst)
-	must(t, err)
-	if string(b) != "weights" {
-		t.Fatalf("restored %q", b)
+func TestRootRoundTrips(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string) string // returns the path to store
+	}{
+		{"single file", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "model.bin")
+			must(t, os.WriteFile(p, []byte("weights"), 0o644))
+			return p
+		}},
+		{"single executable", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "tool")
+			must(t, os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755))
+			return p
+		}},
+		{"empty directory", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "empty")
+			must(t, os.Mkdir(p, 0o755))
+			return p
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(t.TempDir())
+			must(t, err)
+			src := tt.setup(t, t.TempDir())
+			m := hashDir(t, src)
+			id, err := s.Put(ctx, src, m)
+			must(t, err)
+			dst := filepath.Join(t.TempDir(), "restored")
+			must(t, s.Materialize(ctx, id, dst))
+			if got := hashDir(t, dst); got.Root() != id {
+				t.Fatalf("restored %v, want %v", got.Entries, m.Entries)
+			}
+			left, err := os.ReadDir(filepath.Dir(dst))
+			must(t, err)
+			if len(left) != 1 {
+				t.Fatalf("Materialize left %d entries next to its destination, want 1", len(left))
+			}
+		})
 	}
 }
 

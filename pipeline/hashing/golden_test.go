@@ -1,0 +1,70 @@
+package hashing
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestCanonicalEncodingGolden pins the manifest encoding and root of a
+// small tree. Cache keys built from roots must not change between runner
+// versions unless the key-schema version is bumped: if this test fails,
+// the encoding changed.
+func TestCanonicalEncodingGolden(t *testing.T) {
+	root := writeTree(t, map[string]node{
+		"b.txt":      {content: "bravo\n"},
+		"a/run.sh":   {content: "#!/bin/sh\n", exec: true},
+		"a/empty":    {dir: true},
+		"link":       {link: "b.txt"},
+		"odd name\t": {content: ""},
+	})
+	m := hashTree(t, testHasher(t, ""), root)
+	text, err := m.MarshalText()
+	must(t, err)
+	const want = `nnrunner-manifest 1
+d 755 0 0000000000000000000000000000000000000000000000000000000000000000 "a/empty"
+f 755 10 bc1f407a11c9377c8b9b13f956b279c8462775105eb958fc9ae3c40de87cc96e "a/run.sh"
+f 644 6 2001794aa22d2ae9bbe5fa5d095bce9ac553636b1ea69b4f038962b010339fe7 "b.txt"
+l 777 5 94c60f97ed63cd196a08aa2a07d4161b606bd26cffe4577dc5219511b4b78683 "link"
+f 644 0 af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262 "odd name\t"
+`
+	if d := cmp.Diff(want, string(text)); d != "" {
+		t.Errorf("canonical text (-want +got):\n%s", d)
+	}
+	const wantRoot = "7f152879c5b34b0d1895c98afd48ce0447d7b1b66acfdd0cc5f33aed39fbb5ec"
+	if got := m.Root().String(); got != wantRoot {
+		t.Errorf("Root = %s, want %s", got, wantRoot)
+	}
+}
+
+// TestFileDigestsMatchBLAKE3Vectors hashes files holding the inputs of the
+// official BLAKE3 test vectors (byte i is i mod 251) through the Hasher's
+// streaming path and compares with the official 256-bit hashes.
+func TestFileDigestsMatchBLAKE3Vectors(t *testing.T) {
+	tests := []struct {
+		n    int
+		want string
+	}{
+		{0, "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"},
+		{1, "2d3adedff11b61f14c886e35afa036736dcd87a74d27b5c1510225d0f592e213"},
+		{1025, "d00278ae47eb27b34faecf67b4fe263f82d5412916c1ffd97c8cb7fb814b8444"},
+		{8193, "bab6c09cb8ce8cf459261398d2e7aef35700bf488116ceb94a36d0f5f1b7bc3b"},
+		{31744, "62b6960e1a44bcc1eb1a611a8d6235b6b4b78f32e7abc4fb4c6cdcce94895c47"},
+	}
+	dir := t.TempDir()
+	h := testHasher(t, "")
+	for _, tt := range tests {
+		in := make([]byte, tt.n)
+		for i := range in {
+			in[i] = byte(i % 251)
+		}
+		p := filepath.Join(dir, "in")
+		must(t, os.WriteFile(p, in, 0o644))
+		m := hashTree(t, h, p)
+		if got := m.Entries[0].Digest.String(); got != tt.want {
+			t.Errorf("len %d: digest %s, want %s", tt.n, got, tt.want)
+		}
+	}
+}
