@@ -3,6 +3,7 @@ package builtin
 
 import (
 	"github.com/nnrunner/nnrunner/pipeline/stage"
+	"github.com/nnrunner/nnrunner/stages/evaluate"
 	"github.com/nnrunner/nnrunner/stages/exec"
 	"github.com/nnrunner/nnrunner/stages/fingerprint"
 	"github.com/nnrunner/nnrunner/stages/plan"
@@ -17,6 +18,7 @@ func Registry() (*stage.Registry, error) {
 	for _, s := range []stage.Stage{
 		// Each stage package adds its constructor here, e.g. fingerprint.New().
 		exec.New(),
+		evaluate.New(),
 		fingerprint.New(),
 		plan.New(),
 		transfer.New(),
