@@ -142,25 +142,33 @@ func TestConvMatchesNaive(t *testing.T) {
 	}
 }
 
+// TestConvDeterministic runs geometries large enough for the parallel paths
+// (vol2col, col2vol and split GEMMs) with 1 and 4 goroutines and wants the
+// same bits.
 func TestConvDeterministic(t *testing.T) {
-	g := ConvGeom{N: 2, InC: 4, OutC: 4, In: [3]int{5, 6, 7}, Kernel: [3]int{3, 3, 3}, Stride: [3]int{1, 1, 1}, Pad: [3]int{1, 1, 1}}
-	x, w, dy := to32(randSlice(1, g.InLen())), to32(randSlice(2, g.WeightLen())), to32(randSlice(3, g.OutLen()))
-	run := func(procs int) (y, dx, dw, db []float32) {
-		y, dx, dw, db = make([]float32, g.OutLen()), make([]float32, g.InLen()), make([]float32, g.WeightLen()), make([]float32, g.OutC)
-		withProcs(procs, func() {
-			ws := Workspace{colBudget: 200}
-			ConvForward(&ws, g, x, w, nil, y)
-			ConvBackwardData(&ws, g, dy, w, dx)
-			ConvBackwardFilter(&ws, g, x, dy, dw, db)
-		})
-		return
+	geoms := []ConvGeom{
+		{N: 2, InC: 8, OutC: 16, In: [3]int{6, 8, 9}, Kernel: [3]int{3, 3, 3}, Stride: [3]int{1, 1, 1}, Pad: [3]int{1, 1, 1}},
+		{N: 1, InC: 8, OutC: 16, In: [3]int{9, 12, 13}, Kernel: [3]int{3, 3, 3}, Stride: [3]int{2, 2, 2}, Pad: [3]int{1, 1, 1}},
 	}
-	y1, dx1, dw1, db1 := run(1)
-	y4, dx4, dw4, db4 := run(4)
-	checkSame(t, "y", y1, y4)
-	checkSame(t, "dx", dx1, dx4)
-	checkSame(t, "dw", dw1, dw4)
-	checkSame(t, "db", db1, db4)
+	for _, g := range geoms {
+		x, w, dy := to32(randSlice(1, g.InLen())), to32(randSlice(2, g.WeightLen())), to32(randSlice(3, g.OutLen()))
+		run := func(procs int) (y, dx, dw, db []float32) {
+			y, dx, dw, db = make([]float32, g.OutLen()), make([]float32, g.InLen()), make([]float32, g.WeightLen()), make([]float32, g.OutC)
+			withProcs(procs, func() {
+				var ws Workspace
+				ConvForward(&ws, g, x, w, nil, y)
+				ConvBackwardData(&ws, g, dy, w, dx)
+				ConvBackwardFilter(&ws, g, x, dy, dw, db)
+			})
+			return
+		}
+		y1, dx1, dw1, db1 := run(1)
+		y4, dx4, dw4, db4 := run(4)
+		checkSame(t, "y", y1, y4)
+		checkSame(t, "dx", dx1, dx4)
+		checkSame(t, "dw", dw1, dw4)
+		checkSame(t, "db", db1, db4)
+	}
 }
 
 func TestConvValidate(t *testing.T) {

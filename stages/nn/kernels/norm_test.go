@@ -120,3 +120,25 @@ func TestInstanceNormLargeOffset(t *testing.T) {
 	InstanceNormForward(x32, to32(gamma), to32(beta), n, c, s, InstanceNormEps, y32, m32, r32)
 	checkClose(t, "y float32", y32, want, 1e-3)
 }
+
+// TestInstanceNormDeterministic runs enough planes for the parallel path with
+// 1 and 4 goroutines and wants the same bits.
+func TestInstanceNormDeterministic(t *testing.T) {
+	const n, c, s = 2, 4, 4096
+	x, gamma, beta, dy := to32(randSlice(1, n*c*s)), to32(randSlice(2, c)), to32(randSlice(3, c)), to32(randSlice(4, n*c*s))
+	run := func(procs int) (y, dx, dg, db []float32) {
+		y, dx, dg, db = make([]float32, len(x)), make([]float32, len(x)), make([]float32, c), make([]float32, c)
+		mean, rstd := make([]float32, n*c), make([]float32, n*c)
+		withProcs(procs, func() {
+			InstanceNormForward(x, gamma, beta, n, c, s, InstanceNormEps, y, mean, rstd)
+			InstanceNormBackward(x, gamma, mean, rstd, dy, n, c, s, dx, dg, db)
+		})
+		return
+	}
+	y1, dx1, dg1, db1 := run(1)
+	y4, dx4, dg4, db4 := run(4)
+	checkSame(t, "y", y1, y4)
+	checkSame(t, "dx", dx1, dx4)
+	checkSame(t, "dgamma", dg1, dg4)
+	checkSame(t, "dbeta", db1, db4)
+}
