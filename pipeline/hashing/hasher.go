@@ -19,12 +19,15 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-// racyWindow is how old a file's mtime and ctime must be, relative to the
-// moment it was stat'ed, before its digest is remembered. A file changed
-// within one timestamp tick of being hashed could change again without
-// changing its timestamps ("racy git"); such a file is re-read next time.
-// The window covers the kernel's coarse timestamp clock and small clock
-// differences with network file systems.
+// racyWindow is how old a file's ctime must be, relative to the moment it
+// was stat'ed, before its digest is remembered. A file changed within one
+// timestamp tick of being hashed could change again without changing its
+// timestamps ("racy git"); such a file is re-read next time. Only ctime
+// counts: every write also sets it to the current time, and unlike mtime
+// it cannot be set back (or into the future, which would keep a file
+// uncached forever) by tools like tar or rsync. The window covers the
+// kernel's coarse timestamp clock and small clock differences with
+// network file systems.
 const racyWindow = 2 * time.Second
 
 // readBufSize is the size of each worker's reusable read buffer.
@@ -330,8 +333,7 @@ func (w *worker) hash(ctx context.Context, j job) (Entry, error) {
 			return Entry{}, fmt.Errorf("hash %s: file keeps changing while it is read; stop whatever writes it and retry", j.abs)
 		}
 		e.Digest = d
-		racy := start.Add(-racyWindow).UnixNano()
-		if st.mtimeNs < racy && st.ctimeNs < racy {
+		if st.ctimeNs < start.Add(-racyWindow).UnixNano() {
 			h.cache.store(st, d, today)
 		} else {
 			h.racy.Add(1)

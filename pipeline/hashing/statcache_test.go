@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 // countFiles returns the number of regular files in nodes.
@@ -42,6 +43,12 @@ func TestStatCacheHitsAndMisses(t *testing.T) {
 		}, nfiles - 1, 1},
 		{"chmod changes ctime", func(t *testing.T, root string) string {
 			must(t, os.Chmod(filepath.Join(root, "a.txt"), 0o600))
+			return root
+		}, nfiles - 1, 1},
+		{"mtime in the future", func(t *testing.T, root string) string {
+			p := filepath.Join(root, "a.txt")
+			future := time.Now().Add(3 * time.Hour) // later than the test clock
+			must(t, os.Chtimes(p, future, future))
 			return root
 		}, nfiles - 1, 1},
 		{"tree renamed", func(t *testing.T, root string) string {
@@ -92,6 +99,16 @@ func TestRacyFilesNotTrusted(t *testing.T) {
 	hashTree(t, h, root)
 	if s := h.Stats(); s.CacheHits != nfiles {
 		t.Fatalf("stats %+v: want %d hits once files are old", s, nfiles)
+	}
+	// Only ctime decides: a file whose mtime is set into the future (by
+	// tar, rsync or clock skew) is still cached once its ctime is old.
+	future := time.Now().Add(3 * time.Hour) // later than the test clock
+	must(t, os.Chtimes(filepath.Join(root, "a.txt"), future, future))
+	hashTree(t, h, root)
+	before := h.Stats()
+	hashTree(t, h, root)
+	if s := h.Stats(); s.FilesRead != before.FilesRead {
+		t.Fatalf("stats %+v: a file with a future mtime was re-read", s)
 	}
 }
 
