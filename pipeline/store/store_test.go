@@ -196,29 +196,38 @@ func TestCorruptBlobDetected(t *testing.T) {
 }
 
 func TestConcurrentPut(t *testing.T) {
-	s, err := Open(t.TempDir())
-	must(t, err)
-	var srcs [2]string
-	var ms [2]*hashing.Manifest
-	for i := range srcs {
-		srcs[i] = t.TempDir()
-		writeTree(t, srcs[i], sample)
-		ms[i] = hashDir(t, srcs[i])
+	for _, sameDir := range []bool{false, true} {
+		name := map[bool]string{false: "two copies", true: "one folder"}[sameDir]
+		t.Run(name, func(t *testing.T) {
+			s, err := Open(t.TempDir())
+			must(t, err)
+			var srcs [2]string
+			var ms [2]*hashing.Manifest
+			for i := range srcs {
+				if sameDir && i > 0 {
+					srcs[i], ms[i] = srcs[0], ms[0]
+					continue
+				}
+				srcs[i] = t.TempDir()
+				writeTree(t, srcs[i], sample)
+				ms[i] = hashDir(t, srcs[i])
+			}
+			var wg sync.WaitGroup
+			var ids [2]hashing.Digest
+			var errs [2]error
+			for i := range srcs {
+				wg.Go(func() { ids[i], errs[i] = s.Put(ctx, srcs[i], ms[i]) })
+			}
+			wg.Wait()
+			for i := range errs {
+				must(t, errs[i])
+			}
+			if ids[0] != ids[1] {
+				t.Fatal("concurrent Puts of the same tree returned different ids")
+			}
+			must(t, s.Materialize(ctx, ids[0], filepath.Join(t.TempDir(), "r")))
+		})
 	}
-	var wg sync.WaitGroup
-	var ids [2]hashing.Digest
-	var errs [2]error
-	for i := range srcs {
-		wg.Go(func() { ids[i], errs[i] = s.Put(ctx, srcs[i], ms[i]) })
-	}
-	wg.Wait()
-	for i := range errs {
-		must(t, errs[i])
-	}
-	if ids[0] != ids[1] {
-		t.Fatal("concurrent Puts of the same tree returned different ids")
-	}
-	must(t, s.Materialize(ctx, ids[0], filepath.Join(t.TempDir(), "r")))
 }
 
 func TestGC(t *testing.T) {
