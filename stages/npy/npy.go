@@ -4,7 +4,6 @@
 package npy
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -105,11 +104,7 @@ func WriteFile[T Elem](path string, shape []int, data []T) error {
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	err = Write(bw, shape, data)
-	if err == nil {
-		err = bw.Flush()
-	}
+	err = Write(f, shape, data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -238,7 +233,7 @@ func ReadFile(path string) (*Array, error) {
 		return nil, err
 	}
 	defer f.Close()
-	a, err := Read(bufio.NewReaderSize(f, 1<<20))
+	a, err := Read(f)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
