@@ -41,16 +41,21 @@ func (rs *RandomState) Seed(seed uint32) {
 
 func (rs *RandomState) twist() {
 	mt := &rs.mt
-	var i int
-	for i = 0; i < stateLen-shift; i++ {
-		y := (mt[i] & upperMask) | (mt[i+1] & lowerMask)
+	// cur carries mt[i+1] (loaded for one word) over as the next word's mt[i].
+	cur := mt[0]
+	for i := 0; i < stateLen-shift; i++ {
+		next := mt[i+1]
+		y := (cur & upperMask) | (next & lowerMask)
 		mt[i] = mt[i+shift] ^ (y >> 1) ^ (-(y & 1) & matrixA)
+		cur = next
 	}
-	for ; i < stateLen-1; i++ {
-		y := (mt[i] & upperMask) | (mt[i+1] & lowerMask)
+	for i := stateLen - shift; i < stateLen-1; i++ {
+		next := mt[i+1]
+		y := (cur & upperMask) | (next & lowerMask)
 		mt[i] = mt[i+shift-stateLen] ^ (y >> 1) ^ (-(y & 1) & matrixA)
+		cur = next
 	}
-	y := (mt[stateLen-1] & upperMask) | (mt[0] & lowerMask)
+	y := (cur & upperMask) | (mt[0] & lowerMask)
 	mt[stateLen-1] = mt[shift-1] ^ (y >> 1) ^ (-(y & 1) & matrixA)
 	rs.pos = 0
 }
@@ -126,14 +131,18 @@ func (rs *RandomState) Indices(dst []int32, n int) {
 	// Branch-free rejection: every tempered output is written to dst[j]
 	// and j advances only when it is accepted (m < 2^31, so m-v has its
 	// top bit set exactly when v > m).
-	pos, j := rs.pos, 0
+	pos, j := uint(rs.pos), 0
 	for j < len(dst) {
 		if pos >= stateLen {
 			rs.twist()
 			pos = 0
 		}
-		for ; pos < stateLen && j < len(dst); pos++ {
-			y := rs.mt[pos]
+		out := rs.mt[pos:]
+		if rest := len(dst) - j; len(out) > rest {
+			// At least this many outputs are needed; never more than are left.
+			out = out[:rest]
+		}
+		for _, y := range out {
 			y ^= y >> 11
 			y ^= (y << 7) & 0x9d2c5680
 			y ^= (y << 15) & 0xefc60000
@@ -142,8 +151,9 @@ func (rs *RandomState) Indices(dst []int32, n int) {
 			dst[j] = int32(v)
 			j += int(1 ^ ((m - v) >> 31))
 		}
+		pos += uint(len(out))
 	}
-	rs.pos = pos
+	rs.pos = int(pos)
 }
 
 // Randint returns numpy's legacy randint(lo, hi): an integer in [lo, hi).
