@@ -97,13 +97,22 @@ func vol2colSpans[T Float](g *ConvGeom, xc []T, r0, r1, kz, ky, kx int, dst []T)
 		}
 		// Zero the columns whose input column ox + delta is outside the row
 		// (they hold the neighbouring row's elements or were not copied).
-		if delta != 0 {
+		switch {
+		case delta == -1: // the common 3-wide kernel: single elements
 			for row := 0; row < len(valid); row += ow {
-				if delta < 0 {
-					clear(valid[row : row+min(-delta, ow)])
-				} else {
-					clear(valid[row+ow-min(delta, ow) : row+ow])
-				}
+				valid[row] = 0
+			}
+		case delta == 1:
+			for row := ow - 1; row < len(valid); row += ow {
+				valid[row] = 0
+			}
+		case delta < 0:
+			for row := 0; row < len(valid); row += ow {
+				clear(valid[row : row+min(-delta, ow)])
+			}
+		case delta > 0:
+			for row := 0; row < len(valid); row += ow {
+				clear(valid[row+ow-min(delta, ow) : row+ow])
 			}
 		}
 	}
