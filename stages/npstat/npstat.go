@@ -1,7 +1,7 @@
-// Package npstat computes float32 reductions and percentiles exactly as
-// numpy 1.24 does (pairwise summation in 8192-element blocks, float32
-// rounding of every step, the "linear" percentile method), so statistics
-// written by nnU-Net can be reproduced bit for bit.
+// Package npstat computes float32 and float64 reductions and percentiles
+// exactly as numpy 1.24 does (pairwise summation in 8192-element blocks,
+// rounding of every step to the array's dtype, the "linear" percentile
+// method), so statistics written by nnU-Net can be reproduced bit for bit.
 package npstat
 
 import (
@@ -13,19 +13,23 @@ import (
 // one pairwise summation; block results are accumulated sequentially.
 const BlockSize = 8192
 
+// Float is a numpy floating dtype: float32 or float64. Every operation is
+// rounded to the dtype, as numpy's loops do.
+type Float interface{ ~float32 | ~float64 }
+
 // Pairwise returns numpy's pairwise_sum of a (one reduction block), with
-// every addition rounded to float32.
-func Pairwise(a []float32) float32 {
+// every addition rounded to T.
+func Pairwise[T Float](a []T) T {
 	n := len(a)
 	switch {
 	case n < 8:
-		var res float32
+		var res T
 		for _, x := range a {
 			res += x
 		}
 		return res
 	case n <= 128:
-		var r [8]float32
+		var r [8]T
 		copy(r[:], a[:8])
 		i := 8
 		for ; i < n-n%8; i += 8 {
@@ -50,59 +54,65 @@ func Pairwise(a []float32) float32 {
 	}
 }
 
-// Sum returns numpy's float32 sum of a contiguous array: Pairwise over
+// Sum returns numpy's sum of a contiguous array: Pairwise over
 // consecutive BlockSize blocks, accumulated in order.
-func Sum(a []float32) float32 {
-	var acc float32
+func Sum[T Float](a []T) T {
+	var acc T
 	for start := 0; start < len(a); start += BlockSize {
 		acc += Pairwise(a[start:min(start+BlockSize, len(a))])
 	}
 	return acc
 }
 
-// Mean returns numpy's float32 mean: float32(Sum(a) / float32(len(a))).
+// Mean returns numpy's mean in the array's dtype: Sum(a) / T(len(a)).
 // The mean of an empty slice is NaN, as in numpy.
-func Mean(a []float32) float32 {
-	return Sum(a) / float32(len(a))
+func Mean[T Float](a []T) T {
+	return Sum(a) / T(len(a))
 }
 
-// Std returns numpy's float32 population standard deviation (ddof 0):
-// squared float32 deviations from Mean, summed like Sum, divided by n and
-// square-rooted in float32.
-func Std(a []float32) float32 {
+// Std returns numpy's population standard deviation (ddof 0) in the
+// array's dtype: squared deviations from Mean, summed like Sum, divided by
+// n and square-rooted.
+func Std[T Float](a []T) T {
 	m := Mean(a)
-	var acc float32
-	buf := make([]float32, min(BlockSize, len(a)))
+	var acc T
+	buf := make([]T, min(BlockSize, len(a)))
 	for start := 0; start < len(a); start += BlockSize {
 		blk := a[start:min(start+BlockSize, len(a))]
 		d := buf[:len(blk)]
 		for i, x := range blk {
 			v := x - m
-			d[i] = float32(v * v) // conversion: no fused multiply-add
+			d[i] = T(v * v) // conversion: no fused multiply-add
 		}
 		acc += Pairwise(d)
 	}
-	return float32(math.Sqrt(float64(acc / float32(len(a)))))
+	return Sqrt(acc / T(len(a)))
 }
 
-// Percentile returns np.percentile(a, q) with the default "linear" method
-// for float32 input. a is not modified. It panics on an empty slice (numpy
-// raises IndexError).
-func Percentile(a []float32, q float64) float64 {
+// Sqrt is numpy's sqrt in the dtype of x (correctly rounded).
+func Sqrt[T Float](x T) T {
+	return T(math.Sqrt(float64(x)))
+}
+
+// Percentile returns np.percentile(a, q) with the default "linear"
+// method. a is not modified. It panics on an empty slice (numpy raises
+// IndexError).
+func Percentile[T Float](a []T, q float64) float64 {
 	s := slices.Clone(a)
 	slices.Sort(s)
 	return PercentileSorted(s, q)
 }
 
 // PercentileSorted is Percentile for an already ascending slice.
-func PercentileSorted(sorted []float32, q float64) float64 {
-	return PercentileFunc(len(sorted), q, func(i int) float32 { return sorted[i] })
+func PercentileSorted[T Float](sorted []T, q float64) float64 {
+	return PercentileFunc(len(sorted), q, func(i int) T { return sorted[i] })
 }
 
 // PercentileFunc is Percentile of n values whose i-th smallest is at(i).
 // It lets callers keep large samples in a compressed form (for example as
-// value/count pairs). It panics when n == 0.
-func PercentileFunc(n int, q float64, at func(i int) float32) float64 {
+// value/count pairs). The difference of the two neighbours is taken in
+// the dtype T, as numpy does. It panics when n == 0.
+func PercentileFunc[T Float](n int, q float64, at func(i int) T) float64 {
 	if n == 0 {
 		panic("npstat: percentile of an empty array")
 	}

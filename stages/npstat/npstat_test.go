@@ -44,7 +44,7 @@ func TestSmallCases(t *testing.T) {
 		want float64
 	}{
 		{"sum of 3", float64(Sum([]float32{1, 2, 3.5})), 6.5},
-		{"sum empty", float64(Sum(nil)), 0},
+		{"sum empty", float64(Sum[float32](nil)), 0},
 		{"percentile single", Percentile([]float32{4}, 99.5), 4},
 		{"percentile unsorted", Percentile([]float32{3, 1, 2}, 50), 2},
 		{"percentile interpolate", Percentile([]float32{0, 10}, 25), 2.5},
@@ -57,6 +57,22 @@ func TestSmallCases(t *testing.T) {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
 		}
+	}
+	// float64 arrays use the same algorithm in float64.
+	z := make([]float64, 20000)
+	for i := range z {
+		z[i] = float64(i) * 0.5
+	}
+	if got := Sum(z); got != 99995000 {
+		t.Errorf("float64 sum = %v", got)
+	}
+	if got := Mean(z); got != 4999.75 {
+		t.Errorf("float64 mean = %v", got)
+	}
+	// Half-integer spacing: the float32 difference of neighbours would round,
+	// float64 keeps it.
+	if got, want := Percentile([]float64{0, 1e9 + 0.5}, 50), 5.0000000025e8; got != want {
+		t.Errorf("float64 percentile = %v, want %v", got, want)
 	}
 	if !math.IsNaN(Median64(nil)) {
 		t.Error("median of empty slice should be NaN")
