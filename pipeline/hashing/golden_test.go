@@ -14,11 +14,13 @@ import (
 // the encoding changed.
 func TestCanonicalEncodingGolden(t *testing.T) {
 	root := writeTree(t, map[string]node{
-		"b.txt":      {content: "bravo\n"},
-		"a/run.sh":   {content: "#!/bin/sh\n", exec: true},
-		"a/empty":    {dir: true},
-		"link":       {link: "b.txt"},
-		"odd name\t": {content: ""},
+		"b.txt":       {content: "bravo\n"},
+		"a/run.sh":    {content: "#!/bin/sh\n", exec: true},
+		"a/empty":     {dir: true},
+		"link":        {link: "b.txt"},
+		"odd name\t":  {content: ""},
+		"Ünïcode":     {content: "u"},
+		"bad\xffutf8": {content: "x"},
 	})
 	m := hashTree(t, testHasher(t, ""), root)
 	text, err := m.MarshalText()
@@ -27,13 +29,20 @@ func TestCanonicalEncodingGolden(t *testing.T) {
 d 755 0 0000000000000000000000000000000000000000000000000000000000000000 "a/empty"
 f 755 10 bc1f407a11c9377c8b9b13f956b279c8462775105eb958fc9ae3c40de87cc96e "a/run.sh"
 f 644 6 2001794aa22d2ae9bbe5fa5d095bce9ac553636b1ea69b4f038962b010339fe7 "b.txt"
+f 644 1 3ae7d805f6789a6402acb70ad4096a85a56bf6804eaf25c0493ac697548d30b5 "bad\xffutf8"
 l 777 5 94c60f97ed63cd196a08aa2a07d4161b606bd26cffe4577dc5219511b4b78683 "link"
 f 644 0 af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262 "odd name\t"
+f 644 1 135e48e7e8a6c46c54b691dc13e3ce20b8426755ed52ad5f93ebb4b66215b318 "\u00dcn\u00efcode"
 `
 	if d := cmp.Diff(want, string(text)); d != "" {
 		t.Errorf("canonical text (-want +got):\n%s", d)
 	}
-	const wantRoot = "7f152879c5b34b0d1895c98afd48ce0447d7b1b66acfdd0cc5f33aed39fbb5ec"
+	var back Manifest
+	must(t, back.UnmarshalText(text))
+	if d := cmp.Diff(m, &back); d != "" {
+		t.Errorf("decoded manifest (-want +got):\n%s", d)
+	}
+	const wantRoot = "c4ae7b994fdd3a7257e2e8ce8b13edeb037e83b45ebb1bc0a6853841175130c8"
 	if got := m.Root().String(); got != wantRoot {
 		t.Errorf("Root = %s, want %s", got, wantRoot)
 	}

@@ -170,6 +170,10 @@ func TestManifestValidateRejects(t *testing.T) {
 		entries []Entry
 	}{
 		{"dotdot", []Entry{with("../x", f)}},
+		{"inner dotdot", []Entry{with("a/../../x", f)}},
+		{"dot", []Entry{with(".", f)}},
+		{"trailing slash", []Entry{with("a/", f)}},
+		{"NUL", []Entry{with("a\x00b", f)}},
 		{"absolute", []Entry{with("/x", f)}},
 		{"unsorted", []Entry{with("b", f), with("a", f)}},
 		{"duplicate", []Entry{with("a", f), with("a", f)}},

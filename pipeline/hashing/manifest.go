@@ -4,8 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io/fs"
-	"path"
+		"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,7 +115,9 @@ func (m *Manifest) TotalSize() int64 {
 
 // MarshalText returns the canonical encoding: a header line, then one line
 // per entry in path order: kind letter, octal mode, size, hex digest and the
-// Go-quoted path. It is the form stored on disk and hashed by Root.
+// path as a Go string literal with every non-ASCII byte escaped (so the
+// encoding does not depend on the Unicode tables of the Go release). It is
+// the form stored on disk and hashed by Root.
 func (m *Manifest) MarshalText() ([]byte, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
@@ -144,7 +145,7 @@ func (m *Manifest) canonical() []byte {
 		t, _ := e.Digest.MarshalText()
 		b.Write(t)
 		b.WriteByte(' ')
-		b.WriteString(strconv.Quote(e.Path))
+		b.WriteString(strconv.QuoteToASCII(e.Path))
 		b.WriteByte('\n')
 	}
 	return b.Bytes()
@@ -217,7 +218,7 @@ func (m *Manifest) Validate() error {
 			if len(m.Entries) != 1 || e.Kind == Symlink {
 				return fmt.Errorf("manifest entry %d: empty path is only allowed for the single entry of a file or empty directory", i)
 			}
-		} else if !fs.ValidPath(e.Path) || e.Path == "." {
+		} else if !validPath(e.Path) {
 			return fmt.Errorf("manifest entry %q: not a clean relative slash-separated path", e.Path)
 		}
 		if i > 0 && m.Entries[i-1].Path >= e.Path {
@@ -255,4 +256,19 @@ func (m *Manifest) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validPath reports whether p is a clean relative slash-separated path:
+// non-empty elements other than "." and "..", and no NUL byte. Unlike
+// fs.ValidPath it accepts names that are not UTF-8, which Linux allows.
+func validPath(p string) bool {
+	if strings.IndexByte(p, 0) >= 0 {
+		return false
+	}
+	for elem := range strings.SplitSeq(p, "/") {
+		if elem == "" || elem == "." || elem == ".." {
+			return false
+		}
+	}
+	return true
 }
