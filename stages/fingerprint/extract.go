@@ -126,12 +126,25 @@ func extract(ctx context.Context, datasetDir string, opts Options, total int) (*
 	if cache <= 0 {
 		cache = DefaultCacheBytes
 	}
-	st := newSampleSet(cases, nch, nSamples, cache)
-	if st.total == 0 {
+	// Upstream concatenates the per-case draws with np.concatenate; a case
+	// without foreground contributes an empty list, which promotes the
+	// pooled samples, and so all statistics, to float64.
+	promote, some := false, false
+	for _, c := range cases {
+		promote = promote || c.nfg == 0
+		some = some || c.nfg > 0
+	}
+	if !some {
 		return nil, fmt.Errorf("fingerprint %s: no case has foreground (label > 0) inside its nonzero region; "+
 			"the intensity statistics need labelled foreground", datasetDir)
 	}
-	if f.Channels, err = st.stats(ctx, threads); err != nil {
+	if promote {
+		log.Info("a case has no foreground: statistics are computed in float64, as upstream's concatenation does")
+		f.Channels, err = newSampleSet[float64](cases, nch, nSamples, cache).stats(ctx, threads)
+	} else {
+		f.Channels, err = newSampleSet[float32](cases, nch, nSamples, cache).stats(ctx, threads)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("fingerprint %s: %w", datasetDir, err)
 	}
 	return f, nil

@@ -34,10 +34,11 @@ func writeImage(t *testing.T, path string, shape [3]int, data []float32) {
 }
 
 // buildSynthetic writes a two-channel dataset: a case with a small
-// foreground, a case without foreground, a case whose foreground exceeds
-// the per-case sample count (for small totals), and a case with zero
-// slices that cropping removes.
-func buildSynthetic(t *testing.T) string {
+// foreground, a case without foreground (unless withEmpty is false: then
+// it gets a small foreground too), a case whose foreground exceeds the
+// per-case sample count (for small totals), and a case with zero slices
+// that cropping removes.
+func buildSynthetic(t *testing.T, withEmpty bool) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, sub := range []string{"imagesTr", "labelsTr"} {
@@ -60,6 +61,10 @@ func buildSynthetic(t *testing.T) string {
 			img0[i] = float32(math.Sin(float64(i)*0.37)*300) + float32(ci)
 			img1[i] = float32((i*7919+ci*31)%1000) * 0.25
 			switch kind {
+			case "empty":
+				if !withEmpty && i%211 == 5 {
+					seg[i] = 1
+				}
 			case "small":
 				if i%97 == 0 {
 					seg[i] = float32(1 + i%2)
@@ -132,17 +137,34 @@ func reference(t *testing.T, dir string, total int) *Fingerprint {
 	}
 	f.MedianRelativeSizeAfterCropping = npstat.Median64(rel)
 	for _, v := range pooled {
-		f.Channels = append(f.Channels, ChannelStats{
-			Max:           float64(slices.Max(v)),
-			Mean:          float64(npstat.Mean(v)),
-			Median:        npstat.Percentile(v, 50),
-			Min:           float64(slices.Min(v)),
-			Percentile005: npstat.Percentile(v, 0.5),
-			Percentile995: npstat.Percentile(v, 99.5),
-			Std:           float64(npstat.Std(v)),
-		})
+		if len(v) != nSamples*len(ds.Cases) {
+			// np.concatenate with an empty list promotes to float64.
+			f.Channels = append(f.Channels, refStats(widen(v)))
+		} else {
+			f.Channels = append(f.Channels, refStats(v))
+		}
 	}
 	return f
+}
+
+func widen(v []float32) []float64 {
+	w := make([]float64, len(v))
+	for i, x := range v {
+		w[i] = float64(x)
+	}
+	return w
+}
+
+func refStats[T npstat.Float](v []T) ChannelStats {
+	return ChannelStats{
+		Max:           float64(slices.Max(v)),
+		Mean:          float64(npstat.Mean(v)),
+		Median:        npstat.Percentile(v, 50),
+		Min:           float64(slices.Min(v)),
+		Percentile005: npstat.Percentile(v, 0.5),
+		Percentile995: npstat.Percentile(v, 99.5),
+		Std:           float64(npstat.Std(v)),
+	}
 }
 
 // TestExtractMatchesReference checks the streaming statistics against the
@@ -150,20 +172,25 @@ func reference(t *testing.T, dir string, total int) *Fingerprint {
 // indices, replayed draws, materialised draws (foreground larger than the
 // per-case sample count), and pooled blocks spanning cases.
 func TestExtractMatchesReference(t *testing.T) {
-	dir := buildSynthetic(t)
+	dirs := map[bool]string{true: buildSynthetic(t, true), false: buildSynthetic(t, false)}
 	tests := []struct {
-		name  string
-		total int
-		cache int64
+		name    string
+		total   int
+		cache   int64
+		float64 bool // a case without foreground promotes the statistics to float64
 	}{
-		{"cached indices, blocks span cases", 100_000, DefaultCacheBytes},
-		{"replayed draws", 100_000, 1},
-		{"partly cached", 100_000, 150_000},
-		{"materialised draws (foreground > samples)", 40_000, DefaultCacheBytes},
-		{"fewer draws than one block", 1_000, DefaultCacheBytes},
+		{"cached indices, blocks span cases", 100_000, DefaultCacheBytes, false},
+		{"replayed draws", 100_000, 1, false},
+		{"partly cached", 100_000, 150_000, false},
+		{"materialised draws (foreground > samples)", 40_000, DefaultCacheBytes, false},
+		{"fewer draws than one block", 1_000, DefaultCacheBytes, false},
+		{"float64: cached indices", 100_000, DefaultCacheBytes, true},
+		{"float64: replayed draws", 100_000, 1, true},
+		{"float64: materialised draws", 40_000, DefaultCacheBytes, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			dir := dirs[tc.float64]
 			want := reference(t, dir, tc.total)
 			got, err := extract(context.Background(), dir, Options{Threads: 3, CacheBytes: tc.cache}, tc.total)
 			if err != nil {
@@ -212,7 +239,7 @@ func TestExtractErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := buildSynthetic(t)
+			dir := buildSynthetic(t, true)
 			tc.modify(t, dir)
 			_, err := extract(context.Background(), dir, tc.opts, 1000)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -223,7 +250,7 @@ func TestExtractErrors(t *testing.T) {
 }
 
 func TestExtractCancelled(t *testing.T) {
-	dir := buildSynthetic(t)
+	dir := buildSynthetic(t, true)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := extract(ctx, dir, Options{}, 1000); err == nil || !strings.Contains(err.Error(), "context canceled") {
@@ -256,7 +283,7 @@ func TestReadWriteRoundTrip(t *testing.T) {
 }
 
 func TestStage(t *testing.T) {
-	dir := buildSynthetic(t)
+	dir := buildSynthetic(t, true)
 	s := New()
 	s.samples = 10_000
 	if s.Spec().Type != "fingerprint" {

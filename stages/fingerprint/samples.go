@@ -11,11 +11,11 @@ import (
 )
 
 // sampleSet is the pooled sample vector of every channel: the
-// concatenation, in case order, of n draws per case with foreground. It is
-// never materialised; numpy's block-wise float32 reductions are rebuilt
-// block by block, in parallel over cases, with results stored by block
-// index.
-type sampleSet struct {
+// concatenation, in case order, of n draws per case with foreground, in
+// dtype T (float32, or float64 when upstream's concatenation promotes). It
+// is never materialised; numpy's block-wise reductions are rebuilt block
+// by block, in parallel over cases, with results stored by block index.
+type sampleSet[T npstat.Float] struct {
 	cases   []*caseData
 	nch     int
 	n       int   // draws per case and channel
@@ -24,14 +24,14 @@ type sampleSet struct {
 	nblocks int
 	// shared holds, per block that is not inside one case, its values per
 	// channel, assembled from the cases it spans.
-	shared map[int][][]float32
+	shared map[int][][]T
 	// cacheBudget is how many bytes of drawn indices may be kept between
 	// the two passes; cases beyond it replay their draws.
 	cacheBudget int64
 }
 
-func newSampleSet(cases []*caseData, nch, n int, cacheBudget int64) *sampleSet {
-	s := &sampleSet{cases: cases, nch: nch, n: n, offset: make([]int, len(cases)), cacheBudget: cacheBudget}
+func newSampleSet[T npstat.Float](cases []*caseData, nch, n int, cacheBudget int64) *sampleSet[T] {
+	s := &sampleSet[T]{cases: cases, nch: nch, n: n, offset: make([]int, len(cases)), cacheBudget: cacheBudget}
 	for i, c := range cases {
 		s.offset[i] = -1
 		if c.nfg > 0 {
@@ -40,7 +40,7 @@ func newSampleSet(cases []*caseData, nch, n int, cacheBudget int64) *sampleSet {
 		}
 	}
 	s.nblocks = (s.total + npstat.BlockSize - 1) / npstat.BlockSize
-	s.shared = make(map[int][][]float32)
+	s.shared = make(map[int][][]T)
 	for _, off := range s.offset {
 		if off < 0 {
 			continue
@@ -51,9 +51,9 @@ func newSampleSet(cases []*caseData, nch, n int, cacheBudget int64) *sampleSet {
 				continue
 			}
 			if _, ok := s.shared[k]; !ok {
-				bufs := make([][]float32, nch)
+				bufs := make([][]T, nch)
 				for ch := range bufs {
-					bufs[ch] = make([]float32, s.blockLen(k))
+					bufs[ch] = make([]T, s.blockLen(k))
 				}
 				s.shared[k] = bufs
 			}
@@ -63,7 +63,7 @@ func newSampleSet(cases []*caseData, nch, n int, cacheBudget int64) *sampleSet {
 }
 
 // blockLen returns the length of block k of the pooled vector.
-func (s *sampleSet) blockLen(k int) int {
+func (s *sampleSet[T]) blockLen(k int) int {
 	return min((k+1)*npstat.BlockSize, s.total) - k*npstat.BlockSize
 }
 
@@ -79,7 +79,7 @@ type draws struct {
 // runs calls emit for consecutive runs of the case's draw positions that
 // never cross a block boundary: pos is the position in the pooled vector,
 // p the position within the case's draws, n the run length.
-func (s *sampleSet) runs(ci int, emit func(pos, p, n int)) {
+func (s *sampleSet[T]) runs(ci int, emit func(pos, p, n int)) {
 	off := s.offset[ci]
 	for p := 0; p < s.n; {
 		g := off + p
@@ -92,7 +92,7 @@ func (s *sampleSet) runs(ci int, emit func(pos, p, n int)) {
 // putBlock stores the pairwise sum of a whole block, or copies part of a
 // shared block into its buffer. Cases write disjoint ranges and the map
 // is read-only here, so no locking is needed.
-func (s *sampleSet) putBlock(sums []float32, ch, pos int, vals []float32) {
+func (s *sampleSet[T]) putBlock(sums []T, ch, pos int, vals []T) {
 	k := pos / npstat.BlockSize
 	if bufs, ok := s.shared[k]; ok {
 		copy(bufs[ch][pos-k*npstat.BlockSize:], vals)
@@ -103,11 +103,11 @@ func (s *sampleSet) putBlock(sums []float32, ch, pos int, vals []float32) {
 
 // reduce finishes the shared blocks and accumulates the block sums in
 // order, as numpy's buffered reduction does.
-func (s *sampleSet) reduce(sums []float32, ch int) float32 {
+func (s *sampleSet[T]) reduce(sums []T, ch int) T {
 	for k, bufs := range s.shared {
 		sums[k] = npstat.Pairwise(bufs[ch])
 	}
-	var acc float32
+	var acc T
 	for _, b := range sums {
 		acc += b
 	}
@@ -116,8 +116,8 @@ func (s *sampleSet) reduce(sums []float32, ch int) float32 {
 
 // stats computes every channel's statistics in two passes over the draws:
 // block sums of the values (mean) with draw counts (order statistics),
-// then block sums of the squared deviations from the float32 mean (std).
-func (s *sampleSet) stats(ctx context.Context, threads int) ([]ChannelStats, error) {
+// then block sums of the squared deviations from the mean (std), all in T.
+func (s *sampleSet[T]) stats(ctx context.Context, threads int) ([]ChannelStats, error) {
 	// Decide, in case order, which cases keep their indices for pass 2.
 	cached := make([]bool, len(s.cases))
 	var used int64
@@ -134,9 +134,9 @@ func (s *sampleSet) stats(ctx context.Context, threads int) ([]ChannelStats, err
 		}
 	}
 
-	sums := make([][]float32, s.nch)
+	sums := make([][]T, s.nch)
 	for ch := range sums {
-		sums[ch] = make([]float32, s.nblocks)
+		sums[ch] = make([]T, s.nblocks)
 	}
 	dr := make([][]draws, len(s.cases))
 	err := parallel(ctx, len(s.cases), threads, func(ci int) error {
@@ -144,16 +144,22 @@ func (s *sampleSet) stats(ctx context.Context, threads int) ([]ChannelStats, err
 		if c.nfg == 0 {
 			return nil
 		}
+		vals := make([]T, npstat.BlockSize)
 		if c.samples != nil {
 			for ch := range s.nch {
-				s.runs(ci, func(pos, p, n int) { s.putBlock(sums[ch], ch, pos, c.samples[ch][p:p+n]) })
+				s.runs(ci, func(pos, p, n int) {
+					v := vals[:n]
+					for k, x := range c.samples[ch][p : p+n] {
+						v[k] = T(x)
+					}
+					s.putBlock(sums[ch], ch, pos, v)
+				})
 			}
 			return nil
 		}
 		d := make([]draws, s.nch)
 		rs := nprand.New(sampleSeed)
 		idx := make([]int32, npstat.BlockSize)
-		vals := make([]float32, npstat.BlockSize)
 		for ch := range s.nch {
 			dc := &d[ch]
 			dc.state = *rs
@@ -170,7 +176,7 @@ func (s *sampleSet) stats(ctx context.Context, threads int) ([]ChannelStats, err
 				ix, v := idx[:n], vals[:n]
 				rs.Indices(ix, c.nfg)
 				for k, j := range ix {
-					v[k] = fg[j]
+					v[k] = T(fg[j])
 					counts[j]++
 				}
 				switch {
@@ -191,9 +197,9 @@ func (s *sampleSet) stats(ctx context.Context, threads int) ([]ChannelStats, err
 	if err != nil {
 		return nil, err
 	}
-	means := make([]float32, s.nch)
+	means := make([]T, s.nch)
 	for ch := range s.nch {
-		means[ch] = s.reduce(sums[ch], ch) / float32(s.total)
+		means[ch] = s.reduce(sums[ch], ch) / T(s.total)
 		clear(sums[ch])
 	}
 
@@ -204,11 +210,11 @@ func (s *sampleSet) stats(ctx context.Context, threads int) ([]ChannelStats, err
 			return nil
 		}
 		m := means[ch]
-		sq := func(x float32) float32 {
-			v := x - m
-			return float32(v * v) // conversion: no fused multiply-add
+		sq := func(x float32) T {
+			v := T(x) - m
+			return T(v * v) // conversion: no fused multiply-add
 		}
-		vals := make([]float32, npstat.BlockSize)
+		vals := make([]T, npstat.BlockSize)
 		if c.samples != nil {
 			s.runs(ci, func(pos, p, n int) {
 				v := vals[:n]
@@ -220,7 +226,7 @@ func (s *sampleSet) stats(ctx context.Context, threads int) ([]ChannelStats, err
 			return nil
 		}
 		// Squared deviations depend only on the drawn voxel.
-		dev := make([]float32, c.nfg)
+		dev := make([]T, c.nfg)
 		for j, x := range c.fg[ch] {
 			dev[j] = sq(x)
 		}
@@ -256,16 +262,16 @@ func (s *sampleSet) stats(ctx context.Context, threads int) ([]ChannelStats, err
 
 	out := make([]ChannelStats, s.nch)
 	for ch := range s.nch {
-		variance := s.reduce(sums[ch], ch) / float32(s.total)
-		os := s.orderStats(ch, dr)
+		variance := s.reduce(sums[ch], ch) / T(s.total)
+		os := &orderStatsT[T]{s.orderStats(ch, dr)}
 		out[ch] = ChannelStats{
 			Max:           float64(os.at(s.total - 1)),
 			Mean:          float64(means[ch]),
-			Median:        npstat.PercentileFunc(s.total, 50, os.at),
+			Median:        npstat.PercentileFunc(s.total, 50, os.atT),
 			Min:           float64(os.at(0)),
-			Percentile005: npstat.PercentileFunc(s.total, 0.5, os.at),
-			Percentile995: npstat.PercentileFunc(s.total, 99.5, os.at),
-			Std:           float64(float32(math.Sqrt(float64(variance)))),
+			Percentile005: npstat.PercentileFunc(s.total, 0.5, os.atT),
+			Percentile995: npstat.PercentileFunc(s.total, 99.5, os.atT),
+			Std:           float64(npstat.Sqrt(variance)),
 		}
 	}
 	return out, nil
@@ -282,6 +288,11 @@ func (o *orderStatistics) at(i int) float32 {
 	k := sort.Search(len(o.cum), func(j int) bool { return o.cum[j] > int64(i) })
 	return o.vals[k]
 }
+
+// orderStatsT reads order statistics in the pooled dtype T.
+type orderStatsT[T npstat.Float] struct{ *orderStatistics }
+
+func (o orderStatsT[T]) atT(i int) T { return T(o.at(i)) }
 
 // sortKey maps a float32 to a uint32 with the same order (NaN last, as
 // numpy sorts).
@@ -303,7 +314,7 @@ func fromSortKey(k uint32) float32 {
 // orderStats pools the draw counts of channel ch over all cases. Each
 // (value, count) is packed into one uint64 (order key high, count low) so
 // that a plain integer sort orders them.
-func (s *sampleSet) orderStats(ch int, dr [][]draws) *orderStatistics {
+func (s *sampleSet[T]) orderStats(ch int, dr [][]draws) *orderStatistics {
 	var packed []uint64
 	for ci, c := range s.cases {
 		switch {
