@@ -17,8 +17,9 @@ import (
 // that names it (the caller re-runs the stage, whose Put stores it afresh);
 // a missing blob yields an error wrapping ErrNotFound. Files are hardlinked
 // from the store when possible, else copied, and are read-only either way.
-// The tree is built in a temporary directory next to dst, flushed to disk
-// and renamed into place, so dst appears complete or not at all.
+// The tree is built in a temporary directory next to dst (".<name>.tmp-*",
+// left behind only if the process dies), flushed to disk and renamed into
+// place, so dst appears complete or not at all.
 func (s *Store) Materialize(ctx context.Context, id hashing.Digest, dst string) error {
 	m, err := s.Manifest(id)
 	if err != nil {
@@ -63,9 +64,6 @@ func (s *Store) Materialize(ctx context.Context, id hashing.Digest, dst string) 
 	}
 	if singleFile {
 		err = os.Rename(root, dst)
-		if err == nil {
-			err = os.Remove(tmp)
-		}
 	} else {
 		err = os.Rename(tmp, dst)
 	}
@@ -73,6 +71,11 @@ func (s *Store) Materialize(ctx context.Context, id hashing.Digest, dst string) 
 		return fmt.Errorf("materialize: %w", err)
 	}
 	done = true
+	if singleFile {
+		if err := os.Remove(tmp); err != nil {
+			return fmt.Errorf("materialize %s: %w", dst, err)
+		}
+	}
 	if err := syncDir(parent); err != nil {
 		return fmt.Errorf("materialize %s: %w", dst, err)
 	}
