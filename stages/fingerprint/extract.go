@@ -181,7 +181,23 @@ func analyzeCase(c dataset.Case, nch, nSamples int) (*caseData, error) {
 	if seg.Shape[0] != 1 || [3]int(seg.Shape[1:]) != [3]int(img.Shape[1:]) {
 		return nil, fmt.Errorf("case %s: label %s has shape %v, the images %v", c.ID, c.Label, seg.Shape, img.Shape)
 	}
+	// Upstream asserts this in collect_foreground_intensities.
+	if hasNaN(img.Data) {
+		return nil, fmt.Errorf("case %s: the images contain NaN values; replace them (e.g. with 0) or run with verify to see every problem", c.ID)
+	}
+	if hasNaN(seg.Data) {
+		return nil, fmt.Errorf("case %s: label file %s contains NaN values", c.ID, c.Label)
+	}
 	return summarize(img, seg, nSamples)
+}
+
+func hasNaN(a []float32) bool {
+	for _, x := range a {
+		if x != x {
+			return true
+		}
+	}
+	return false
 }
 
 // analyzeVerified is analyzeCase with the dataset integrity checks: it

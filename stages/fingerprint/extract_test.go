@@ -233,6 +233,11 @@ func TestExtractErrors(t *testing.T) {
 		{"unreadable label with Verify", func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, "labelsTr", "syn_001.nii.gz"), []byte("junk"), 0o644)
 		}, Options{Verify: true}, "labelsTr/syn_001.nii.gz: cannot read label file"},
+		{"NaN without Verify", func(t *testing.T, dir string) {
+			img := make([]float32, 18000)
+			img[9] = float32(math.NaN())
+			writeImage(t, filepath.Join(dir, "imagesTr", "syn_001_0000.nii.gz"), [3]int{20, 30, 30}, img)
+		}, Options{}, "case syn_001: the images contain NaN values"},
 		{"unreadable label without Verify names the file", func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, "labelsTr", "syn_001.nii.gz"), []byte("junk"), 0o644)
 		}, Options{}, "syn_001.nii.gz"},
