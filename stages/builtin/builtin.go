@@ -9,6 +9,7 @@ import (
 	"github.com/nnrunner/nnrunner/stages/plan"
 	"github.com/nnrunner/nnrunner/stages/preprocess"
 	"github.com/nnrunner/nnrunner/stages/synthesize"
+	"github.com/nnrunner/nnrunner/stages/train"
 	"github.com/nnrunner/nnrunner/stages/transfer"
 )
 
@@ -24,6 +25,7 @@ func Registry() (*stage.Registry, error) {
 		transfer.New(),
 		preprocess.New(),
 		synthesize.New(),
+		train.NewTrain(), train.NewPretrain(), train.NewFinetune(),
 	} {
 		if err := r.Register(s); err != nil {
 			return nil, err

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/nnrunner/nnrunner/stages/infer"
-	"github.com/nnrunner/nnrunner/stages/train/metrics"
+	"github.com/nnrunner/nnrunner/stages/evaluate"
 )
 
 // SummaryPath is where the final validation writes its metrics, relative
@@ -28,11 +28,11 @@ func (r *run) finalValidation(ctx context.Context) error {
 	if r.o.MirrorTTA {
 		opt.MirrorAxes = r.aug.MirrorAxes
 	}
-	labels := make([]int, r.s.NumClasses-1)
-	for i := range labels {
-		labels[i] = i + 1
+	var classes []evaluate.Class
+	for l := 1; l < r.s.NumClasses; l++ {
+		classes = append(classes, evaluate.Label(l))
 	}
-	var cases []metrics.Case
+	var cases []evaluate.Case
 	for _, c := range r.valCases {
 		logits, err := infer.SlidingWindow(ctx, c.Data, c.Shape, opt, pred.Forward)
 		if err != nil {
@@ -43,15 +43,14 @@ func (r *run) finalValidation(ctx context.Context) error {
 		for i, v := range c.Seg {
 			ref[i] = max(v, 0)
 		}
-		m, err := metrics.Evaluate(seg, ref, labels, -1)
+		counts, err := evaluate.Count(seg, ref, classes, evaluate.Ignore{})
 		if err != nil {
 			return fmt.Errorf("final validation of %s: %w", c.ID, err)
 		}
-		m.Prediction, m.Reference = c.ID, c.ID
-		cases = append(cases, m)
-		r.printf("validation %s: dice %v", c.ID, caseDice(m))
+		cases = append(cases, evaluate.Case{Prediction: c.ID, Reference: c.ID, Counts: counts})
+		r.printf("validation %s: dice %v", c.ID, caseDice(counts))
 	}
-	sum, err := metrics.Summarize(cases)
+	sum, err := evaluate.Summarize(classes, cases)
 	if err != nil {
 		return err
 	}
@@ -66,10 +65,10 @@ func (r *run) finalValidation(ctx context.Context) error {
 	return nil
 }
 
-func caseDice(c metrics.Case) []float64 {
-	out := make([]float64, len(c.Classes))
-	for i, cl := range c.Classes {
-		out[i] = cl.Dice()
+func caseDice(counts []evaluate.Counts) []float64 {
+	out := make([]float64, len(counts))
+	for i, c := range counts {
+		out[i] = c.Dice()
 	}
 	return roundAll(out)
 }
