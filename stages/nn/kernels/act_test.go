@@ -1,6 +1,9 @@
 package kernels
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 func TestLeakyReLU(t *testing.T) {
 	x := randSlice(1, 1000)
@@ -66,4 +69,35 @@ func TestConcatLengthMismatchPanics(t *testing.T) {
 		}
 	}()
 	ConcatChannels(1, 2, make([]float32, 5), make([]float32, 2), make([]float32, 2))
+}
+
+// TestLeakyReLUSpecialValues pins the factor choice at zero, negative zero,
+// infinities and subnormals for float32 (bit-mask path) and float64.
+func TestLeakyReLUSpecialValues(t *testing.T) {
+	in := []float64{0, math.Copysign(0, -1), 1, -1, math.Inf(1), math.Inf(-1), 1e-40, -1e-40, 3.5, -2}
+	want := func(x float64) float64 {
+		if x > 0 {
+			return x
+		}
+		return LeakyReLUSlope * x
+	}
+	x32 := to32(in)
+	y32 := make([]float32, len(in))
+	LeakyReLUForward(x32, y32, float32(LeakyReLUSlope))
+	y64 := make([]float64, len(in))
+	LeakyReLUForward(in, y64, LeakyReLUSlope)
+	for i, x := range in {
+		if w := float32(want(float64(x32[i]))); y32[i] != w {
+			t.Errorf("float32 leaky(%v) = %v, want %v", x32[i], y32[i], w)
+		}
+		if w := want(x); y64[i] != w {
+			t.Errorf("float64 leaky(%v) = %v, want %v", x, y64[i], w)
+		}
+	}
+	// Backward at y = +0 uses the slope, as x <= 0 there.
+	dx := make([]float32, 1)
+	LeakyReLUBackward([]float32{0}, []float32{1}, dx, float32(LeakyReLUSlope))
+	if dx[0] != float32(LeakyReLUSlope) {
+		t.Errorf("backward at 0 = %v, want %v", dx[0], float32(LeakyReLUSlope))
+	}
 }

@@ -112,3 +112,15 @@ func BenchmarkDiceCELoss(b *testing.B) {
 	b.SetBytes(int64(len(logits)) * 4)
 	reportCPU(b, cpu0)
 }
+
+func BenchmarkLeakyReLUForwardBackward(b *testing.B) {
+	x := to32(randSlice(1, 2*32*32*40*40))
+	y, dx := make([]float32, len(x)), make([]float32, len(x))
+	cpu0 := cpuTime()
+	for b.Loop() {
+		LeakyReLUForward(x, y, LeakyReLUSlope)
+		LeakyReLUBackward(y, x, dx, LeakyReLUSlope)
+	}
+	b.SetBytes(int64(len(x)) * 4)
+	reportCPU(b, cpu0)
+}
