@@ -2,6 +2,7 @@ package preprocess
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -226,10 +227,19 @@ feed:
 	}
 	close(next)
 	wg.Wait()
+	// Report the failure that cancelled the others, not a case that merely
+	// saw the cancellation.
+	var first error
 	for _, err := range errs {
-		if err != nil {
+		if err != nil && !errors.Is(err, context.Canceled) {
 			return nil, err
 		}
+		if first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return nil, first
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

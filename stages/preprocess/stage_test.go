@@ -195,3 +195,17 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 }
 
 func (l lockedWriter) Close() error { return l.w.Close() }
+
+func TestStageCancelled(t *testing.T) {
+	shared := sharedDir(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := request(t, stage.Values{
+		"dataset":        filepath.Join(shared, "golden", "raw", "Dataset503_SynthMR"),
+		"plans":          filepath.Join(shared, "golden", "upstream", "Dataset503_SynthMR", "nnUNetPlans.json"),
+		"configurations": []any{"3d_fullres"},
+	})
+	if err := New().Run(ctx, req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want one wrapping context.Canceled", err)
+	}
+}
