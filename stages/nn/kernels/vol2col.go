@@ -23,7 +23,7 @@ func vol2col[T Float](g *ConvGeom, x []T, r0, r1 int, col []T) {
 			xc := x[ci*id*ih*iw : (ci+1)*id*ih*iw]
 			dst := col[row*nc : (row+1)*nc]
 			if spans {
-				vol2colSpans(g, xc, r0, r1, kz, ky, kx, dst)
+				vol2colSpans(g, oh, ow, xc, r0, r1, kz, ky, kx, dst)
 				continue
 			}
 			// Output columns whose input column ix = ox·sw − pw + kx is inside.
@@ -66,12 +66,11 @@ func vol2col[T Float](g *ConvGeom, x []T, r0, r1 int, col []T) {
 }
 
 // vol2colSpans writes one column-matrix row (tap kz, ky, kx of one channel
-// xc) for output rows [r0, r1) when stride is 1 in H and W and the output is
+// xc; output height oh and width ow) for output rows [r0, r1) when stride is 1 in H and W and the output is
 // as wide as the input: within a depth slice, the valid output rows form one
 // span that equals a contiguous span of xc shifted by kx − pw, except for the
 // |kx − pw| border columns of each row, which are padding.
-func vol2colSpans[T Float](g *ConvGeom, xc []T, r0, r1, kz, ky, kx int, dst []T) {
-	oh, ow := g.Out()[1], g.Out()[2]
+func vol2colSpans[T Float](g *ConvGeom, oh, ow int, xc []T, r0, r1, kz, ky, kx int, dst []T) {
 	id, ih, iw := g.In[0], g.In[1], g.In[2]
 	ph, pw := g.Pad[1], g.Pad[2]
 	delta := kx - pw
