@@ -7,6 +7,7 @@ import (
 	"github.com/nnrunner/nnrunner/stages/exec"
 	"github.com/nnrunner/nnrunner/stages/fingerprint"
 	"github.com/nnrunner/nnrunner/stages/plan"
+	"github.com/nnrunner/nnrunner/stages/predict"
 	"github.com/nnrunner/nnrunner/stages/preprocess"
 	"github.com/nnrunner/nnrunner/stages/synthesize"
 	"github.com/nnrunner/nnrunner/stages/train"
@@ -20,6 +21,7 @@ func Registry() (*stage.Registry, error) {
 		// Each stage package adds its constructor here, e.g. fingerprint.New().
 		exec.New(),
 		evaluate.New(),
+		predict.New(),
 		fingerprint.New(),
 		plan.New(),
 		transfer.New(),
