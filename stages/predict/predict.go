@@ -164,7 +164,7 @@ func NewPredictor(p *plans.Plans, checkpoints []*Checkpoint, opt Options) (*Pred
 		}
 		for _, ax := range mirror {
 			if ax < 0 || ax > 2 {
-					return nil, fmt.Errorf("checkpoint mirror axes %v: want spatial axes 0..2", mirror)
+				return nil, fmt.Errorf("checkpoint mirror axes %v: want spatial axes 0..2", mirror)
 			}
 		}
 		pr.infer.MirrorAxes = mirror
