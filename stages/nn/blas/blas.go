@@ -4,12 +4,13 @@
 //
 // Matrices are row-major. The backend is chosen at build time. gonum spreads
 // a GEMM over GOMAXPROCS goroutines itself. OpenBLAS is switched to one thread
-// at start-up (its idle threads spin and would compete with the Go
-// scheduler's workers on small machines); Gemm instead splits a large product
-// into fixed-size column or row blocks run on GOMAXPROCS goroutines. Either
-// way every element of C is computed by the same code in the same order
-// whatever the number of goroutines, so results do not depend on the
-// schedule.
+// at start-up, overriding OPENBLAS_NUM_THREADS (its idle threads spin and
+// would compete with the Go scheduler's workers on small machines); Gemm
+// instead splits a large product into fixed-size column or row blocks run on
+// GOMAXPROCS goroutines. Either way every element of C is computed by the
+// same code in the same order whatever the number of goroutines, so results
+// do not depend on the schedule. Calls made directly on Implementation() (as
+// gorgonia's built-in MatMul does after G.Use) run on one OpenBLAS thread.
 package blas
 
 import (
