@@ -131,6 +131,38 @@ func BenchmarkHashCold(b *testing.B) {
 	reportGBs(b, total, cpu0)
 }
 
+// BenchmarkHashBigFile hashes one 512 MiB file (kept in the system temp
+// dir) without a stat cache: the case where file-level parallelism cannot
+// help.
+func BenchmarkHashBigFile(b *testing.B) {
+	const size = 512 << 20
+	path := filepath.Join(os.TempDir(), "nnrunner-bench-hashing-512m-v1.bin")
+	if fi, err := os.Stat(path); err != nil || fi.Size() != size {
+		data := make([]byte, size)
+		if _, err := rand.NewChaCha8([32]byte{2}).Read(data); err != nil {
+			b.Fatal(err)
+		}
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu0 := cpuTime()
+	for b.Loop() {
+		h, err := NewHasher("", 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := h.Hash(context.Background(), path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportGBs(b, size, cpu0)
+}
+
 // BenchmarkHashWarm re-hashes the unchanged dataset the way a no-op apply
 // does: a new Hasher loads the stat cache file, hashes, saves (a no-op).
 func BenchmarkHashWarm(b *testing.B) {

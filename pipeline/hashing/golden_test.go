@@ -77,3 +77,24 @@ func TestFileDigestsMatchBLAKE3Vectors(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeFileDigest covers the pipelined path for large files (a reader
+// goroutine feeding the hasher, full buffers then a partial one) against a
+// one-shot digest.
+func TestLargeFileDigest(t *testing.T) {
+	size := pipelineMinSize + readBufSize + 7
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i*7 + i>>11)
+	}
+	p := filepath.Join(t.TempDir(), "big")
+	must(t, os.WriteFile(p, data, 0o644))
+	h := testHasher(t, "")
+	m := hashTree(t, h, p)
+	if m.Entries[0].Digest != Sum(data) {
+		t.Error("digest differs from the one-shot digest")
+	}
+	if s := h.Stats(); s.BytesRead != int64(size) {
+		t.Errorf("read %d bytes, want %d", s.BytesRead, size)
+	}
+}

@@ -273,9 +273,10 @@ func (w *worker) visit(ctx context.Context, j job, q *queue, out []Entry) ([]Ent
 
 // worker holds one hashing goroutine's reusable state.
 type worker struct {
-	h   *Hasher
-	buf *[]byte
-	b3  *blake3.Hasher
+	h    *Hasher
+	buf  *[]byte
+	b3   *blake3.Hasher
+	pipe [][]byte // buffers of hashPipelined, allocated on first use
 }
 
 func (w *worker) release() {
@@ -368,6 +369,13 @@ func (w *worker) readDigest(ctx context.Context, path string, st fileStat) (d Di
 	buf := *w.buf
 	w.b3.Reset()
 	var total, sinceCheck int64
+	if st.size >= pipelineMinSize && h.tryAcquire() {
+		total, err = w.hashPipelined(ctx, f, st.size)
+		<-h.sem
+		if err != nil {
+			return d, false, err
+		}
+	}
 	for total < st.size {
 		n, err := f.Read(buf[:min(int64(len(buf)), st.size-total)])
 		w.b3.Write(buf[:n])
@@ -399,6 +407,76 @@ func (w *worker) readDigest(ctx context.Context, path string, st fileStat) (d Di
 	}
 	w.b3.Sum(d[:0])
 	return d, false, nil
+}
+
+// pipelineMinSize is the smallest file read by a separate goroutine while
+// the worker hashes, so one large file uses two cores. That costs ~20%
+// more CPU (buffers cross cores), so it is done only when a worker slot is
+// free: measured on one 512 MiB file, 0.65-0.8 s instead of 0.95-1.36 s
+// wall on a loaded 2-core machine.
+const pipelineMinSize = 16 << 20
+
+// pipelineBufs is the number of buffers passed between the reading
+// goroutine and the hashing worker.
+const pipelineBufs = 4
+
+// tryAcquire takes a read slot if one is free right now.
+func (h *Hasher) tryAcquire() bool {
+	select {
+	case h.sem <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// hashPipelined feeds up to size bytes of f to w.b3, reading in a second
+// goroutine so that read(2)'s copy overlaps hashing. It returns the number
+// of bytes hashed; a short file is not an error (the caller checks).
+func (w *worker) hashPipelined(ctx context.Context, f *os.File, size int64) (int64, error) {
+	if w.pipe == nil {
+		w.pipe = make([][]byte, pipelineBufs)
+		for i := range w.pipe {
+			w.pipe[i] = make([]byte, readBufSize)
+		}
+	}
+	free := make(chan []byte, pipelineBufs)
+	full := make(chan []byte, pipelineBufs)
+	for _, b := range w.pipe {
+		free <- b
+	}
+	var readErr error
+	go func() {
+		defer close(full)
+		for off := int64(0); off < size; {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-ctx.Done():
+				readErr = ctx.Err()
+				return
+			}
+			n, err := io.ReadFull(f, b[:min(int64(len(b)), size-off)])
+			off += int64(n)
+			if n > 0 {
+				full <- b[:n]
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return
+			}
+			if err != nil {
+				readErr = fmt.Errorf("hash: read %s: %w", f.Name(), err)
+				return
+			}
+		}
+	}()
+	var total int64
+	for b := range full {
+		w.b3.Write(b)
+		total += int64(len(b))
+		free <- b[:cap(b)]
+	}
+	return total, readErr // readErr is set before full is closed
 }
 
 // escapes reports whether a symlink at rel (slash-separated, relative to

@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-		"path"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
