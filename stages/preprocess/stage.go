@@ -309,7 +309,8 @@ func (s *Stage) writeCase(dir, id string, cs *Case) (*pyjson.Object, error) {
 	}
 	e := pyjson.NewObject()
 	e.Set("id", id)
-	e.Set("shape", cs.Shape[:])
+	// A copy: a slice of cs.Shape would keep the whole case alive.
+	e.Set("shape", slices.Clone(cs.Shape[:]))
 	e.Set("seg_dtype", dtype)
 	counts := pyjson.NewObject()
 	for _, cl := range cs.Properties.ClassLocations {
