@@ -30,8 +30,9 @@ type Options struct {
 	// Threads is the number of cases processed at once; <= 0 means
 	// runtime.GOMAXPROCS(0).
 	Threads int
-	// Verify runs the dataset integrity check (dataset.Verify) first and
-	// fails with its report.
+	// Verify runs upstream's dataset integrity checks (as dataset.Verify,
+	// on the same single read of every case) and fails with a
+	// *dataset.IntegrityError listing every problem.
 	Verify bool
 	// CacheBytes bounds the memory used to keep drawn sample indices
 	// between the mean and the std pass (2 bytes per draw for cases with
