@@ -276,12 +276,15 @@ type worker struct {
 	h    *Hasher
 	buf  *[]byte
 	b3   *blake3.Hasher
-	pipe [][]byte // buffers of hashPipelined, allocated on first use
+	pipe []*[]byte // buffers of hashPipelined, taken from h.bufs on first use
 }
 
 func (w *worker) release() {
 	if w.buf != nil {
 		w.h.bufs.Put(w.buf)
+	}
+	for _, b := range w.pipe {
+		w.h.bufs.Put(b)
 	}
 }
 
@@ -434,16 +437,13 @@ func (h *Hasher) tryAcquire() bool {
 // goroutine so that read(2)'s copy overlaps hashing. It returns the number
 // of bytes hashed; a short file is not an error (the caller checks).
 func (w *worker) hashPipelined(ctx context.Context, f *os.File, size int64) (int64, error) {
-	if w.pipe == nil {
-		w.pipe = make([][]byte, pipelineBufs)
-		for i := range w.pipe {
-			w.pipe[i] = make([]byte, readBufSize)
-		}
+	for len(w.pipe) < pipelineBufs {
+		w.pipe = append(w.pipe, w.h.bufs.Get().(*[]byte))
 	}
 	free := make(chan []byte, pipelineBufs)
 	full := make(chan []byte, pipelineBufs)
 	for _, b := range w.pipe {
-		free <- b
+		free <- *b
 	}
 	var readErr error
 	go func() {
