@@ -277,3 +277,36 @@ func TestVerifyCancelled(t *testing.T) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
 }
+
+// TestVerifyGolden runs the integrity check on the raw datasets upstream
+// verified (../shared/golden/raw), which must pass.
+func TestVerifyGolden(t *testing.T) {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		if filepath.Dir(dir) == dir {
+			t.Skip("repository root not found")
+		}
+		dir = filepath.Dir(dir)
+	}
+	raw := filepath.Join(dir, "..", "shared", "golden", "raw")
+	if _, err := os.Stat(raw); err != nil {
+		t.Skipf("golden data not available: %v", err)
+	}
+	for _, name := range []string{"Dataset501_SynthCTPre", "Dataset502_SynthCTFine", "Dataset503_SynthMR"} {
+		t.Run(name, func(t *testing.T) {
+			d, err := Verify(context.Background(), filepath.Join(raw, name), 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Cases) != d.NumTraining {
+				t.Fatalf("%d cases, numTraining %d", len(d.Cases), d.NumTraining)
+			}
+		})
+	}
+}
