@@ -2,6 +2,8 @@ package ops
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -316,13 +318,22 @@ func (o *channelSumOp) Do(in ...G.Value) (G.Value, error) {
 }
 
 func channelSum[T kernels.Float](dy, out []T, n, c, sp int) {
-	for ch := range c {
-		var s float64
-		for b := range n {
-			for _, v := range dy[(b*c+ch)*sp : (b*c+ch+1)*sp] {
-				s += float64(v)
+	// One goroutine per channel range; each channel is summed by one
+	// goroutine in a fixed order, so the result does not depend on the split.
+	workers := min(runtime.GOMAXPROCS(0), c)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for ch := w; ch < c; ch += workers {
+				var s float64
+				for b := range n {
+					for _, v := range dy[(b*c+ch)*sp : (b*c+ch+1)*sp] {
+						s += float64(v)
+					}
+				}
+				out[ch] = T(s)
 			}
-		}
-		out[ch] = T(s)
+		})
 	}
+	wg.Wait()
 }

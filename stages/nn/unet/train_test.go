@@ -164,3 +164,39 @@ func TestTrainerGradients(t *testing.T) {
 		}
 	}
 }
+
+// TestDeterministic trains two identically seeded models and requires equal
+// bits: the kernels, the gradient clearing and the optimiser must not depend
+// on scheduling.
+func TestDeterministic(t *testing.T) {
+	run := func() []float32 {
+		m, err := New(Config{Arch: tinyArch(), InputChannels: 1, NumClasses: 3}, 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch := []int{4, 16, 16}
+		tr, err := m.NewTrainer(TrainOptions{Batch: 2, Patch: patch, Loss: kernels.NewDiceCE(false), DeepSupervision: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		x, seg := syntheticBatch(2, patch, 3)
+		opt := optim.NewSGD(optim.Momentum, optim.WeightDecay)
+		for range 3 {
+			if _, err := tr.Step(x, seg, opt, optim.InitialLR); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var all []float32
+		for _, p := range m.Params() {
+			all = append(all, p.Data...)
+		}
+		return all
+	}
+	a, b := run(), run()
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			t.Fatalf("parameter value %d differs between identical runs: %v vs %v", i, a[i], b[i])
+		}
+	}
+}
