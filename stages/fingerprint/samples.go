@@ -175,18 +175,26 @@ func (s *sampleSet[T]) stats(ctx context.Context, threads int) ([]ChannelStats, 
 			s.runs(ci, func(pos, p, n int) {
 				ix, v := idx[:n], vals[:n]
 				rs.Indices(ix, c.nfg)
-				for k, j := range ix {
-					v[k] = T(fg[j])
-					counts[j]++
-				}
 				switch {
 				case idx16 != nil:
 					dst := idx16[p : p+n]
 					for k, j := range ix {
+						v[k] = T(fg[j])
+						counts[j]++
 						dst[k] = uint16(j)
 					}
 				case idx32 != nil:
-					copy(idx32[p:p+n], ix)
+					dst := idx32[p : p+n]
+					for k, j := range ix {
+						v[k] = T(fg[j])
+						counts[j]++
+						dst[k] = j
+					}
+				default:
+					for k, j := range ix {
+						v[k] = T(fg[j])
+						counts[j]++
+					}
 				}
 				s.putBlock(sums[ch], ch, pos, v)
 			})
