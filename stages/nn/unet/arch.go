@@ -147,3 +147,18 @@ func (a Arch) PatchMultiple() []int {
 	}
 	return m
 }
+
+// ConfigFromPlans returns the network configuration of a plans
+// configuration for a dataset with the given number of image channels and
+// segmentation classes (labels incl. background).
+func ConfigFromPlans(c *plans.Configuration, inputChannels, numClasses int) (Config, error) {
+	a, err := ArchFromPlans(c.Architecture)
+	if err != nil {
+		return Config{}, fmt.Errorf("configuration %s: %w", c.Name, err)
+	}
+	cfg := Config{Arch: a, InputChannels: inputChannels, NumClasses: numClasses}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("configuration %s: %w", c.Name, err)
+	}
+	return cfg, nil
+}

@@ -26,14 +26,14 @@ func benchTrainStep(b *testing.B, dataset string, batch int, patch []int, inCh, 
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := ArchFromPlans(cfg.Architecture)
+	netCfg, err := ConfigFromPlans(cfg, inCh, classes)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if patch == nil {
 		patch = cfg.PatchSize
 	}
-	m, err := New(Config{Arch: a, InputChannels: inCh, NumClasses: classes}, 1)
+	m, err := New(netCfg, 1)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/nnrunner/nnrunner/stages/nn/kernels"
 	"github.com/nnrunner/nnrunner/stages/nn/optim"
 )
@@ -94,11 +96,27 @@ func TestOverfit(t *testing.T) {
 	}
 }
 
+// fourStageArch has two loss-carrying outputs under deep supervision
+// (weights 2/3, 1/3, 0), so the summed loss is exercised.
+func fourStageArch() Arch {
+	return Arch{
+		Dim:                  3,
+		FeaturesPerStage:     []int{4, 8, 16, 16},
+		KernelSizes:          [][]int{{1, 3, 3}, {3, 3, 3}, {3, 3, 3}, {3, 3, 3}},
+		Strides:              [][]int{{1, 1, 1}, {1, 2, 2}, {2, 2, 2}, {1, 2, 2}},
+		NConvPerStage:        []int{2, 2, 2, 2},
+		NConvPerStageDecoder: []int{2, 2, 2},
+		ConvBias:             true,
+		NormEps:              1e-5,
+		NegativeSlope:        0.01,
+	}
+}
+
 // TestTrainerGradients checks the float32 training graph's gradients against
 // central differences of the loss, and that repeated runs do not accumulate
 // (the tape adds into its gradient accumulators).
 func TestTrainerGradients(t *testing.T) {
-	m, err := New(Config{Arch: tinyArch(), InputChannels: 1, NumClasses: 3}, 3)
+	m, err := New(Config{Arch: fourStageArch(), InputChannels: 1, NumClasses: 3}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +127,9 @@ func TestTrainerGradients(t *testing.T) {
 	}
 	defer tr.Close()
 	x, seg := syntheticBatch(2, patch, 7)
+	if diff := cmp.Diff([]float64{2.0 / 3, 1.0 / 3}, tr.Weights()); diff != "" {
+		t.Errorf("loss weights (-want +got):\n%s", diff)
+	}
 	if _, err := tr.ForwardBackward(x, seg); err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +151,7 @@ func TestTrainerGradients(t *testing.T) {
 		name string
 		h    float32
 	}{
+		{"decoder.seg_layers.2.bias", 1e-2},
 		{"decoder.seg_layers.1.bias", 1e-2},
 		{"decoder.seg_layers.1.weight", 1e-2},
 		{"decoder.stages.0.convs.1.norm.weight", 1e-2},
