@@ -69,7 +69,7 @@ func NewShape(shape [3]int, old, new [3]float64) [3]int {
 func LabelsFromFloat(v []float32) ([]int16, error) {
 	out := make([]int16, len(v))
 	for i, x := range v {
-		if x != float32(math.Trunc(float64(x))) || x < 0 || x > math.MaxInt16 {
+		if !(x >= 0 && x <= math.MaxInt16) || float32(int16(x)) != x {
 			return nil, fmt.Errorf("label value %v at voxel %d is not an integer in [0, %d]", x, i, math.MaxInt16)
 		}
 		out[i] = int16(x)

@@ -2,6 +2,7 @@ package preprocess
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/nnrunner/nnrunner/stages/imageio"
@@ -159,5 +160,32 @@ func TestProbabilitiesToOriginal(t *testing.T) {
 		if l != 0 || back[i] != 0 || back[m+i] != 0 || back[2*m+i] != 0 {
 			t.Fatalf("voxel %d (label %d): probabilities %v %v %v, want one-hot or all zero outside the crop", i, l, back[i], back[m+i], back[2*m+i])
 		}
+	}
+}
+
+func TestLabelsFromFloat(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []float32
+		ok   bool
+	}{
+		{"integers", []float32{0, 1, 2, 300}, true},
+		{"fraction", []float32{0, 1.5}, false},
+		{"negative", []float32{-1}, false},
+		{"too large", []float32{40000}, false},
+		{"NaN", []float32{float32(math.NaN())}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := LabelsFromFloat(tc.in)
+			if (err == nil) != tc.ok {
+				t.Fatalf("error %v, want ok=%v", err, tc.ok)
+			}
+			for i := range got {
+				if float32(got[i]) != tc.in[i] {
+					t.Errorf("label %d = %d, want %v", i, got[i], tc.in[i])
+				}
+			}
+		})
 	}
 }
