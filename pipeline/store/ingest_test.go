@@ -84,6 +84,17 @@ func TestPutRejectsChangedTree(t *testing.T) {
 			must(t, os.WriteFile(filepath.Join(src, "a.txt"), []byte("longer alpha"), 0o644))
 		}},
 		{"removed", func(t *testing.T, src string) { must(t, os.Remove(filepath.Join(src, "a.txt"))) }},
+		{"folder replaced by a symlink", func(t *testing.T, src string) {
+			outside := t.TempDir()
+			writeTree(t, outside, tree{"z": "zulu"})
+			must(t, os.RemoveAll(filepath.Join(src, "deep/x/y")))
+			must(t, os.Symlink(outside, filepath.Join(src, "deep/x/y")))
+			t.Cleanup(func() {
+				if fi, err := os.Stat(filepath.Join(outside, "z")); err == nil && fi.Mode().Perm() != 0o644 {
+					t.Errorf("Put changed the mode of a file outside the tree to %v", fi.Mode().Perm())
+				}
+			})
+		}},
 		{"symlink retargeted", func(t *testing.T, src string) {
 			must(t, os.Remove(filepath.Join(src, "ln")))
 			must(t, os.Symlink("elsewhere", filepath.Join(src, "ln")))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -37,8 +38,13 @@ func (s *Store) Put(ctx context.Context, dir string, m *hashing.Manifest) (hashi
 	id := m.Root()
 	// No shortcut when the manifest is already stored: one of its blobs may
 	// have been removed as corrupt since, and this Put must restore it.
+	dirs := &dirCheck{root: dir}
 	err := s.forEach(ctx, len(m.Entries), func(i int) error {
-		return s.putEntry(dir, m.Entries[i])
+		e := m.Entries[i]
+		if err := dirs.check(path.Dir(e.Path)); err != nil {
+			return err
+		}
+		return s.putEntry(dir, e)
 	})
 	if err != nil {
 		return hashing.Digest{}, err
@@ -60,6 +66,37 @@ func (s *Store) Put(ctx context.Context, dir string, m *hashing.Manifest) (hashi
 		return hashing.Digest{}, fmt.Errorf("put %s: %w", dir, err)
 	}
 	return id, nil
+}
+
+// dirCheck verifies, once per directory, that the parent directories of
+// the entries being stored are real directories and not symlinks: a tree
+// changed after hashing must not make Put link (and chmod) a file outside
+// it.
+type dirCheck struct {
+	root string
+	ok   sync.Map // slash-separated dir -> struct{}
+}
+
+func (c *dirCheck) check(rel string) error {
+	if rel == "." || rel == "" {
+		return nil
+	}
+	if _, ok := c.ok.Load(rel); ok {
+		return nil
+	}
+	if err := c.check(path.Dir(rel)); err != nil {
+		return err
+	}
+	p := entryPath(c.root, rel)
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fmt.Errorf("put: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("put %s: no longer a directory (now %s) since the tree was hashed", p, fi.Mode().Type())
+	}
+	c.ok.Store(rel, struct{}{})
+	return nil
 }
 
 // entryPath returns the file path of manifest entry rel under root.
