@@ -77,6 +77,32 @@ func LabelsFromFloat(v []float32) ([]int16, error) {
 	return out, nil
 }
 
+// ReadCase reads a case's channel files and, unless label is empty, its
+// label map, checking that both share the grid. The label map is returned
+// as int16 in the image's array order (nil without a label).
+func ReadCase(images []string, label string) (*imageio.Image, []int16, error) {
+	img, err := imageio.ReadImages(images)
+	if err != nil {
+		return nil, nil, err
+	}
+	if label == "" {
+		return img, nil, nil
+	}
+	lab, err := imageio.ReadSeg(label)
+	if err != nil {
+		return nil, nil, err
+	}
+	if lab.Shape[0] != 1 || [3]int(lab.Shape[1:]) != [3]int(img.Shape[1:]) {
+		return nil, nil, fmt.Errorf("label %s has shape %v but image %s has spatial shape %v (array order z,y,x); image and label must share the grid",
+			label, lab.Shape, images[0], img.Shape[1:])
+	}
+	seg, err := LabelsFromFloat(lab.Data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("label %s: %w", label, err)
+	}
+	return img, seg, nil
+}
+
 // Run preprocesses one case as upstream's run_case_npy: transpose, crop to
 // nonzero, normalize, resample, sample class locations. img holds the
 // channels as read; seg (the label map in img's spatial shape, untransposed)

@@ -100,15 +100,7 @@ func readCase(t testing.TB, ds *dataset.Dataset, id string) (*imageio.Image, []i
 		if c.ID != id {
 			continue
 		}
-		img, err := imageio.ReadImages(c.Images)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lab, err := imageio.ReadSeg(c.Label)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seg, err := LabelsFromFloat(lab.Data)
+		img, seg, err := ReadCase(c.Images, c.Label)
 		if err != nil {
 			t.Fatal(err)
 		}

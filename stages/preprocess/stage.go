@@ -14,7 +14,6 @@ import (
 
 	"github.com/nnrunner/nnrunner/pipeline/stage"
 	"github.com/nnrunner/nnrunner/stages/dataset"
-	"github.com/nnrunner/nnrunner/stages/imageio"
 	"github.com/nnrunner/nnrunner/stages/npy"
 	"github.com/nnrunner/nnrunner/stages/plans"
 	"github.com/nnrunner/nnrunner/stages/pyjson"
@@ -252,21 +251,9 @@ func (s *Stage) runCase(ctx context.Context, cs dataset.Case, c *Config, dir str
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	img, err := imageio.ReadImages(cs.Images)
+	img, seg, err := ReadCase(cs.Images, cs.Label)
 	if err != nil {
 		return nil, err
-	}
-	lab, err := imageio.ReadSeg(cs.Label)
-	if err != nil {
-		return nil, err
-	}
-	if lab.Shape[0] != 1 || [3]int(lab.Shape[1:]) != [3]int(img.Shape[1:]) {
-		return nil, fmt.Errorf("label %s has shape %v but image %s has spatial shape %v (array order z,y,x); image and label must share the grid",
-			cs.Label, lab.Shape, cs.Images[0], img.Shape[1:])
-	}
-	seg, err := LabelsFromFloat(lab.Data)
-	if err != nil {
-		return nil, fmt.Errorf("label %s: %w", cs.Label, err)
 	}
 	out, err := c.Run(ctx, img, seg, workers)
 	if err != nil {
