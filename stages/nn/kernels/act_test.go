@@ -101,3 +101,20 @@ func TestLeakyReLUSpecialValues(t *testing.T) {
 		t.Errorf("backward at 0 = %v, want %v", dx[0], float32(LeakyReLUSlope))
 	}
 }
+
+// TestConcatGradients checks that SplitChannels is the backward pass of
+// ConcatChannels (and so the reverse) by finite differences.
+func TestConcatGradients(t *testing.T) {
+	const n, s = 2, 5
+	a, b := randSlice(1, n*3*s), randSlice(2, n*2*s)
+	r := randSlice(3, n*5*s)
+	y := make([]float64, len(r))
+	loss := func() float64 {
+		ConcatChannels(n, s, y, a, b)
+		return dot(r, y)
+	}
+	da, db := make([]float64, len(a)), make([]float64, len(b))
+	SplitChannels(n, s, r, da, db)
+	checkGrad(t, "da", a, da, loss)
+	checkGrad(t, "db", b, db, loss)
+}
