@@ -253,9 +253,9 @@ func (w *worker) visit(ctx context.Context, j job, q *queue, out []Entry) ([]Ent
 		e, err := w.hash(ctx, j)
 		return append(out, e), err
 	}
-	des, err := os.ReadDir(j.abs)
+	des, err := readDir(j.abs, j.rel == "")
 	if err != nil {
-		return out, fmt.Errorf("hash: %w", err)
+		return out, err
 	}
 	if len(des) == 0 {
 		return append(out, Entry{Path: j.rel, Kind: Dir, Mode: ModeDir}), nil
@@ -269,6 +269,26 @@ func (w *worker) visit(ctx context.Context, j job, q *queue, out []Entry) ([]Ent
 	}
 	q.push(children)
 	return out, nil
+}
+
+// readDir lists the directory at path, unsorted (entries are sorted at the
+// end). Below the root it refuses to follow a symlink: a folder replaced by
+// one since it was listed must not lead the walk outside the tree.
+func readDir(path string, root bool) ([]os.DirEntry, error) {
+	flags := os.O_RDONLY | syscall.O_DIRECTORY
+	if !root {
+		flags |= syscall.O_NOFOLLOW
+	}
+	f, err := os.OpenFile(path, flags, 0)
+	if err != nil {
+		return nil, fmt.Errorf("hash: %w", err)
+	}
+	defer f.Close()
+	des, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, fmt.Errorf("hash: read dir %s: %w", path, err)
+	}
+	return des, nil
 }
 
 // worker holds one hashing goroutine's reusable state.

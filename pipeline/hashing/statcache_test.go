@@ -197,3 +197,22 @@ func TestHashErrors(t *testing.T) {
 		t.Error("a named pipe in the tree was accepted")
 	}
 }
+
+func TestReadDirDoesNotFollowSymlinksBelowRoot(t *testing.T) {
+	root := writeTree(t, map[string]node{"real/x": {content: "x"}, "ln": {link: "real"}})
+	tests := []struct {
+		path    string
+		root    bool
+		wantErr bool
+	}{
+		{filepath.Join(root, "real"), false, false},
+		{filepath.Join(root, "ln"), false, true},
+		{filepath.Join(root, "ln"), true, false}, // the root itself may be a symlink
+	}
+	for _, tt := range tests {
+		_, err := readDir(tt.path, tt.root)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("readDir(%s, root=%v) error %v, want error %v", tt.path, tt.root, err, tt.wantErr)
+		}
+	}
+}
