@@ -132,7 +132,6 @@ func (c *Config) Run(ctx context.Context, img *imageio.Image, seg []int16, worke
 	if err != nil {
 		return nil, err
 	}
-	data = nil
 	props.BBox = cr.Box
 	props.ShapeAfterCropping = cr.Shape
 	if err := ctx.Err(); err != nil {

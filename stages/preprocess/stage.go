@@ -166,7 +166,7 @@ func (s *Stage) Run(ctx context.Context, req *stage.Request) error {
 	cm := pyjson.NewObject()
 	for _, c := range cfgs {
 		start := time.Now()
-		entries, err := s.runConfig(ctx, req, p, ds, c, filepath.Join(dataDir, c.DataIdentifier))
+		entries, err := s.runConfig(ctx, p, ds, c, filepath.Join(dataDir, c.DataIdentifier))
 		if err != nil {
 			return fmt.Errorf("preprocess %s: %w", c.Name, err)
 		}
@@ -188,7 +188,7 @@ func (s *Stage) Run(ctx context.Context, req *stage.Request) error {
 // runConfig preprocesses all cases for one configuration with at most
 // p.inFlight cases in memory; each case resamples with its share of the
 // workers. It returns the manifest entries in case order.
-func (s *Stage) runConfig(ctx context.Context, req *stage.Request, p params, ds *dataset.Dataset, c *Config, dir string) ([]any, error) {
+func (s *Stage) runConfig(ctx context.Context, p params, ds *dataset.Dataset, c *Config, dir string) ([]any, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
