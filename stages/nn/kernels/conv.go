@@ -102,11 +102,18 @@ func ConvForward[T Float](ws *Workspace, g ConvGeom, x, w, bias, y []T) {
 	out := g.Out()
 	p, pin := prod(out), prod(g.In)
 	kc := g.InC * prod(g.Kernel)
+	// With a bias, y starts as the bias and the GEMMs add to it (beta 1):
+	// one write pass instead of BLAS zeroing y and a second pass adding.
+	var beta T
+	if bias != nil {
+		fillChannelBias(y, bias, g.N, g.OutC, p)
+		beta = 1
+	}
 	for n := range g.N {
 		xn := x[n*g.InC*pin : (n+1)*g.InC*pin]
 		yn := y[n*g.OutC*p : (n+1)*g.OutC*p]
 		if g.pointwise() {
-			blas.Gemm(false, false, g.OutC, p, g.InC, 1, w, g.InC, xn, p, 0, yn, p)
+			blas.Gemm(false, false, g.OutC, p, g.InC, 1, w, g.InC, xn, p, beta, yn, p)
 			continue
 		}
 		rows, rpc := out[0]*out[1], g.rowsPerChunk(ws)
@@ -115,11 +122,8 @@ func ConvForward[T Float](ws *Workspace, g ConvGeom, x, w, bias, y []T) {
 			r1 := min(rows, r0+rpc)
 			nc := (r1 - r0) * out[2]
 			vol2col(&g, xn, r0, r1, col[:kc*nc])
-			blas.Gemm(false, false, g.OutC, nc, kc, 1, w, kc, col, nc, 0, yn[r0*out[2]:], p)
+			blas.Gemm(false, false, g.OutC, nc, kc, 1, w, kc, col, nc, beta, yn[r0*out[2]:], p)
 		}
-	}
-	if bias != nil {
-		addChannelBias(y, bias, g.N, g.OutC, p)
 	}
 }
 
@@ -240,6 +244,18 @@ func addChannelBias[T Float](t, bias []T, n, c, p int) {
 			b := bias[i%c]
 			for j, v := range t[i*p : (i+1)*p] {
 				t[i*p+j] = v + b
+			}
+		}
+	})
+}
+
+// fillChannelBias sets every element of channel c of t (n, c, p) to bias[c].
+func fillChannelBias[T Float](t, bias []T, n, c, p int) {
+	parallelFor(n*c, max(1, 1<<14/p), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			plane, b := t[i*p:(i+1)*p], bias[i%c]
+			for j := range plane {
+				plane[j] = b
 			}
 		}
 	})

@@ -127,8 +127,10 @@ func TestConvMatchesNaive(t *testing.T) {
 				dx := make([]float32, g.InLen())
 				dw := make([]float32, g.WeightLen())
 				db := make([]float32, g.OutC)
-				for i := range dx {
-					dx[i] = 99 // outputs must be overwritten, not accumulated
+				for _, out := range [][]float32{y, dx, dw, db} {
+					for i := range out {
+						out[i] = 99 // outputs must be overwritten, not accumulated
+					}
 				}
 				ConvForward(&ws, g, to32(x), to32(w), to32(b), y)
 				ConvBackwardData(&ws, g, to32(dy), to32(w), dx)

@@ -81,6 +81,9 @@ func TestConvTransposeMatchesNaive(t *testing.T) {
 			x, w, b := randSlice(1, g.InLen()), randSlice(2, g.WeightLen()), randSlice(3, g.OutC)
 			want := naiveConvTranspose(g, x, w, b)
 			y := make([]float32, g.OutLen())
+			for i := range y {
+				y[i] = 99 // must be overwritten
+			}
 			ConvTransposeForward(nil, g, to32(x), to32(w), to32(b), y)
 			checkClose(t, "y", y, want, 1e-5)
 		})
