@@ -23,7 +23,6 @@ type TrainOptions struct {
 // Trainer runs training steps of a PlainConvUNet: forward, nnU-Net's
 // DC_and_CE loss (deep-supervision weighted), backward, and the optimiser.
 type Trainer struct {
-	model   *Model
 	gr      *graph
 	vm      G.VM
 	weights []float64 // loss weight per output (highest resolution first)
@@ -92,7 +91,7 @@ func (m *Model) NewTrainer(opts TrainOptions) (*Trainer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build training graph: %w", err)
 	}
-	t := &Trainer{model: m, gr: gr, weights: weights[:used]}
+	t := &Trainer{gr: gr, weights: weights[:used]}
 	var total *G.Node
 	for i, out := range gr.outputs {
 		sp := []int(out.Shape()[2:])
@@ -112,7 +111,9 @@ func (m *Model) NewTrainer(opts TrainOptions) (*Trainer, error) {
 		t.terms = append(t.terms, terms)
 		if total == nil {
 			total = l
-		} else if total, err = G.Add(total, l); err != nil {
+			continue
+		}
+		if total, err = G.Add(total, l); err != nil {
 			return nil, fmt.Errorf("build training graph: sum losses: %w", err)
 		}
 		G.WithName(fmt.Sprintf("loss.sum.%d", i))(total)
