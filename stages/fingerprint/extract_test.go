@@ -203,6 +203,47 @@ func TestExtractMatchesReference(t *testing.T) {
 	}
 }
 
+// TestExtractWideIndices covers foregrounds above 65536 voxels, whose
+// cached draws need 32-bit indices.
+func TestExtractWideIndices(t *testing.T) {
+	dir := t.TempDir()
+	for _, sub := range []string{"imagesTr", "labelsTr"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	js := `{"channel_names": {"0": "CT"}, "labels": {"background": 0, "a": 1}, "numTraining": 2, "file_ending": ".nii"}`
+	if err := os.WriteFile(filepath.Join(dir, "dataset.json"), []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shape := [3]int{20, 60, 60}
+	n := shape[0] * shape[1] * shape[2]
+	for ci := range 2 {
+		img := make([]float32, n)
+		seg := make([]float32, n)
+		for i := range n {
+			img[i] = float32((i*7+ci)%5003) * 0.1
+			if ci == 0 || i%3 == 0 {
+				seg[i] = 1
+			}
+		}
+		id := fmt.Sprintf("w_%d", ci)
+		writeImage(t, filepath.Join(dir, "imagesTr", id+"_0000.nii"), shape, img)
+		writeImage(t, filepath.Join(dir, "labelsTr", id+".nii"), shape, seg)
+	}
+	const total = 200_000 // 100000 draws per case >= 72000 foreground voxels
+	want := reference(t, dir, total)
+	for _, cache := range []int64{DefaultCacheBytes, 1} {
+		got, err := extract(context.Background(), dir, Options{CacheBytes: cache}, total)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("cache %d: fingerprint (-reference +extract):\n%s", cache, diff)
+		}
+	}
+}
+
 func TestExtractErrors(t *testing.T) {
 	tests := []struct {
 		name   string
