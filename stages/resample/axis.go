@@ -122,6 +122,10 @@ func prefilterLines(c []float64, n, w int) {
 	if n < 2 {
 		return
 	}
+	if w == 1 {
+		prefilterLine(c[:n])
+		return
+	}
 	const z = cubicPole
 	for i := range c[:n*w] {
 		c[i] *= cubicGain
@@ -153,5 +157,29 @@ func prefilterLines(c []float64, n, w int) {
 		for j := range row {
 			row[j] = z * (next[j] - row[j])
 		}
+	}
+}
+
+// prefilterLine is prefilterLines for a single contiguous line.
+func prefilterLine(c []float64) {
+	const z = cubicPole
+	n := len(c)
+	for i := range c {
+		c[i] *= cubicGain
+	}
+	zn1 := math.Pow(z, float64(n-1))
+	c0 := c[0] + zn1*c[n-1]
+	zi := z
+	for i := 1; i < n-1; i++ {
+		c0 += zi * (c[i] + zn1*c[n-1-i])
+		zi *= z
+	}
+	c[0] = c0 / (1 - zn1*zn1)
+	for p := 1; p < n; p++ {
+		c[p] += z * c[p-1]
+	}
+	c[n-1] = (z*c[n-2] + c[n-1]) * z / (z*z - 1)
+	for p := n - 2; p >= 0; p-- {
+		c[p] = z * (c[p+1] - c[p])
 	}
 }

@@ -202,6 +202,19 @@ func cubicPass[S number](dst []float64, src []S, outer, inner int, am *axisMap, 
 			}
 		}
 		prefilterLines(c, np, w)
+		if w == 1 {
+			d := dst[o*m : (o+1)*m]
+			for q := range d {
+				st := am.start[q]
+				wt := &am.cubic[q]
+				if st >= 0 && st+3 < np {
+					d[q] = c[st]*wt[0] + c[st+1]*wt[1] + c[st+2]*wt[2] + c[st+3]*wt[3]
+					continue
+				}
+				d[q] = c[clampIndex(st, np)]*wt[0] + c[clampIndex(st+1, np)]*wt[1] + c[clampIndex(st+2, np)]*wt[2] + c[clampIndex(st+3, np)]*wt[3]
+			}
+			continue
+		}
 		for q := 0; q < m; q++ {
 			st := am.start[q]
 			wt := &am.cubic[q]
