@@ -68,10 +68,14 @@ func TestStageSynthMR(t *testing.T) {
 		if diff := cmp.Diff(a, b); diff != "" {
 			t.Errorf("%s seg differs", folder)
 		}
-		props, err := ReadProperties(filepath.Join(dir, "mr_000.json"))
+		loaded, err := Load(dir, "mr_000")
 		if err != nil {
 			t.Fatal(err)
 		}
+		if diff := cmp.Diff(b, int16sTo64(loaded.Seg)); diff != "" {
+			t.Errorf("%s: Load returned another segmentation", folder)
+		}
+		props := &loaded.Properties
 		wp, err := readGoldenProperties(filepath.Join(up, folder, "mr_000_properties.json"))
 		if err != nil {
 			t.Fatal(err)
@@ -208,4 +212,12 @@ func TestStageCancelled(t *testing.T) {
 	if err := New().Run(ctx, req); !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want one wrapping context.Canceled", err)
 	}
+}
+
+func int16sTo64(v []int16) []int64 {
+	out := make([]int64, len(v))
+	for i, x := range v {
+		out[i] = int64(x)
+	}
+	return out
 }
