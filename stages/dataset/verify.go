@@ -116,8 +116,12 @@ func (v *verifier) addf(file, format string, args ...any) {
 	v.problems = append(v.problems, Problem{File: v.rel(file), Msg: fmt.Sprintf(format, args...)})
 }
 
-func (v *verifier) rel(p string) string {
-	if r, err := filepath.Rel(v.d.Dir, p); err == nil && !strings.HasPrefix(r, "..") {
+func (v *verifier) rel(p string) string { return v.d.RelPath(p) }
+
+// RelPath returns p relative to the dataset folder (slash-separated) when
+// it lies inside it, else p unchanged; problem reports use it.
+func (d *Dataset) RelPath(p string) string {
+	if r, err := filepath.Rel(d.Dir, p); err == nil && !strings.HasPrefix(r, "..") {
 		return filepath.ToSlash(r)
 	}
 	return p

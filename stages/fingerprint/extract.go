@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -211,10 +209,7 @@ func analyzeVerified(ds *dataset.Dataset, c dataset.Case, nSamples int) (*caseDa
 		}
 	}
 	problem := func(path string, err error) []dataset.Problem {
-		if r, rerr := filepath.Rel(ds.Dir, path); rerr == nil && !strings.HasPrefix(r, "..") {
-			path = filepath.ToSlash(r)
-		}
-		return []dataset.Problem{{File: path, Msg: err.Error()}}
+		return []dataset.Problem{{File: ds.RelPath(path), Msg: err.Error()}}
 	}
 	img, err := imageio.ReadImages(c.Images)
 	if err != nil {
