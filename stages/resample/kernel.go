@@ -230,14 +230,29 @@ func cubicPass[S number](dst []float64, src []S, outer, inner int, am *axisMap, 
 	}
 }
 
+// scratch holds one goroutine's reusable buffers for cubicAxes.
+type scratch struct {
+	line, a, b []float64
+}
+
+// take returns buf resized to n values, reallocating only when it grows.
+func take(buf *[]float64, n int) []float64 {
+	if cap(*buf) < n {
+		*buf = make([]float64, n)
+	}
+	return (*buf)[:n]
+}
+
 // cubicAxes resizes src (shape in) to shape out with the cubic B-spline,
 // axis by axis, skipping axes whose extent is unchanged, and returns the
-// float64 result. Each pass is split over workers; with workers == 1 the
-// caller's goroutine does all the work.
-func cubicAxes[S number](src []S, in, out Shape, workers int) []float64 {
+// float64 result. With sc == nil each pass is split over workers and
+// allocates its own buffers; with sc the caller's goroutine does all the
+// work in sc's buffers, and the result aliases them until the next call.
+func cubicAxes[S number](src []S, in, out Shape, workers int, sc *scratch) []float64 {
 	sh := in
 	var cur []float64
 	first := true
+	inA := false // whether cur is sc.a
 	for a := 0; a < 3; a++ {
 		if in[a] == out[a] {
 			continue
@@ -250,16 +265,31 @@ func cubicAxes[S number](src []S, in, out Shape, workers int) []float64 {
 		for i := a + 1; i < 3; i++ {
 			inner *= sh[i]
 		}
-		next := make([]float64, outer*out[a]*inner)
 		units := outer * ((inner + lineWidth - 1) / lineWidth)
-		parallel(workers, units, func(from, to int) {
-			buf := make([]float64, (in[a]+2*cubicPad)*lineWidth)
+		lineLen := (in[a] + 2*cubicPad) * lineWidth
+		var next []float64
+		pass := func(buf []float64, from, to int) {
 			if first {
 				cubicPass(next, src, outer, inner, am, buf, from, to)
 			} else {
 				cubicPass(next, cur, outer, inner, am, buf, from, to)
 			}
-		})
+		}
+		if sc != nil {
+			// Ping-pong between the two volume buffers.
+			if inA {
+				next = take(&sc.b, outer*out[a]*inner)
+			} else {
+				next = take(&sc.a, outer*out[a]*inner)
+			}
+			inA = !inA
+			pass(take(&sc.line, lineLen), 0, units)
+		} else {
+			next = make([]float64, outer*out[a]*inner)
+			parallel(workers, units, func(from, to int) {
+				pass(make([]float64, lineLen), from, to)
+			})
+		}
 		first = false
 		cur = next
 		sh[a] = out[a]
@@ -290,7 +320,7 @@ func clipTo(dst []float32, v []float64, lo, hi float64) {
 func resizeVolume(dst []float32, out Shape, src []float32, in Shape, order, workers int) {
 	lo, hi := minMax(src)
 	if order == 3 {
-		res := cubicAxes(src, in, out, workers)
+		res := cubicAxes(src, in, out, workers, nil)
 		parallel(workers, len(res), func(from, to int) {
 			clipTo(dst[from:to], res[from:to], lo, hi)
 		})
@@ -312,11 +342,12 @@ func resizeSlices(dst []float32, mid Shape, src []float32, in Shape, axis, order
 	parallel(workers, in[axis], func(from, to int) {
 		slice := make([]float32, h*w)
 		res := make([]float32, h2*w2)
+		var sc scratch
 		for i := from; i < to; i++ {
 			gather(slice, src, in, axis, i)
 			lo, hi := minMax(slice)
 			if order == 3 {
-				clipTo(res, cubicAxes(slice, Shape{1, h, w}, Shape{1, h2, w2}, 1), lo, hi)
+				clipTo(res, cubicAxes(slice, Shape{1, h, w}, Shape{1, h2, w2}, 1, &sc), lo, hi)
 			} else {
 				tensor(res, Shape{1, h2, w2}, slice, Shape{1, h, w}, maps, lo, hi, 0, 1)
 			}
