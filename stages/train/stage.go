@@ -91,7 +91,11 @@ func (s *Stage) Run(ctx context.Context, req *stage.Request) error {
 		return err
 	}
 	if setup.Fold != "all" && !req.With.Has("splits") {
-		folds, err := splits.Default(append(setup.TrainIDs, setup.ValIDs...))
+		ids, err := dataloader.ListCases(setup.DataDir)
+		if err != nil {
+			return err
+		}
+		folds, err := splits.Default(ids)
 		if err == nil {
 			err = splits.Save(filepath.Join(dir, "splits_final.json"), folds)
 		}
