@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/nnrunner/nnrunner/stages/infer"
 	"github.com/nnrunner/nnrunner/stages/evaluate"
+	"github.com/nnrunner/nnrunner/stages/infer"
 )
 
 // SummaryPath is where the final validation writes its metrics, relative
