@@ -36,7 +36,8 @@ type Loss struct {
 // DiceCELoss computes the loss of logits, shaped (n, c, spatial), against
 // target, (n, 1, spatial) holding integer class labels as nnU-Net's float
 // segmentation does, and, unless dlogits is nil, writes gradScale times the
-// gradient of the total loss with respect to the logits into dlogits. Sums
+// gradient of the total loss with respect to the logits into dlogits (which
+// may alias logits). Sums
 // are accumulated in float64 over fixed chunks. It returns an error naming
 // the first voxel whose label is not a class index nor the ignore label.
 func DiceCELoss[T Float](cfg DiceCE, logits, target []T, n, c, spatial int, gradScale T, dlogits []T) (Loss, error) {

@@ -112,6 +112,17 @@ func TestDiceCEGradients(t *testing.T) {
 			}
 			checkGrad(t, "dlogits", logits, d, loss)
 
+			// In place: dlogits aliasing logits gives the same gradient.
+			inPlace := append([]float64(nil), logits...)
+			if _, err := DiceCELoss(tc.cfg, inPlace, target, tc.n, tc.c, tc.s, 1, inPlace); err != nil {
+				t.Fatal(err)
+			}
+			for i := range d {
+				if inPlace[i] != d[i] {
+					t.Fatalf("in place: dlogits[%d] = %v, want %v", i, inPlace[i], d[i])
+				}
+			}
+
 			// gradScale scales the gradient.
 			d2 := make([]float64, len(logits))
 			if _, err := DiceCELoss(tc.cfg, logits, target, tc.n, tc.c, tc.s, 0.25, d2); err != nil {
