@@ -9,6 +9,7 @@ import (
 	"github.com/nnrunner/nnrunner/stages/plan"
 	"github.com/nnrunner/nnrunner/stages/predict"
 	"github.com/nnrunner/nnrunner/stages/preprocess"
+	"github.com/nnrunner/nnrunner/stages/subset"
 	"github.com/nnrunner/nnrunner/stages/synthesize"
 	"github.com/nnrunner/nnrunner/stages/train"
 	"github.com/nnrunner/nnrunner/stages/transfer"
@@ -22,6 +23,7 @@ func Registry() (*stage.Registry, error) {
 		exec.New(),
 		evaluate.New(),
 		predict.New(),
+		subset.New(),
 		fingerprint.New(),
 		plan.New(),
 		transfer.New(),
