@@ -79,6 +79,9 @@ func interpolate(v any, resolve resolveFunc) (any, error) {
 }
 
 func interpolateString(s string, resolve resolveFunc) (any, error) {
+	if !strings.Contains(s, "${") {
+		return s, nil
+	}
 	ms := refPattern.FindAllStringSubmatchIndex(s, -1)
 	if len(ms) == 0 {
 		return s, nil

@@ -37,6 +37,7 @@ func (s *testStage) Spec() stage.Spec {
 		{Name: "name", Kind: stage.String, Required: true},
 		{Name: "text", Kind: stage.String},
 		{Name: "inputs", Kind: stage.Paths},
+		{Name: "deps", Kind: stage.Paths}, // hashed into the key, not read
 		{Name: "env", Kind: stage.Strings},
 	}}
 }

@@ -74,11 +74,20 @@ type FailedError struct {
 }
 
 func (e *FailedError) Error() string {
-	msg := fmt.Sprintf("%d stage(s) failed: %s", len(e.Failed), strings.Join(e.Failed, ", "))
+	msg := fmt.Sprintf("%d stage(s) failed: %s", len(e.Failed), list(e.Failed))
 	if len(e.Blocked) > 0 {
-		msg += fmt.Sprintf("; not run because of them: %s", strings.Join(e.Blocked, ", "))
+		msg += fmt.Sprintf("; not run because of them: %s", list(e.Blocked))
 	}
 	return msg
+}
+
+// list joins ids, eliding all but the first ten.
+func list(ids []string) string {
+	const show = 10
+	if len(ids) <= show {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(ids[:show], ", "), len(ids)-show)
 }
 
 // ExitCode returns ExitFailure.
@@ -92,7 +101,7 @@ type InterruptedError struct {
 
 func (e *InterruptedError) Error() string {
 	return fmt.Sprintf("interrupted: %d stage(s) finished and are committed, %d did not finish (%s); nothing half-written was committed",
-		len(e.Finished), len(e.Pending), strings.Join(e.Pending, ", "))
+		len(e.Finished), len(e.Pending), list(e.Pending))
 }
 
 // ExitCode returns ExitInterrupted.
