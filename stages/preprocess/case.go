@@ -150,6 +150,16 @@ func (c *Config) Run(ctx context.Context, img *imageio.Image, seg []int16, worke
 	}
 
 	out := &Case{Shape: [4]int{nc, newShape[0], newShape[1], newShape[2]}}
+	if newShape == cropped {
+		// Nothing to resample: upstream returns the arrays unchanged.
+		out.Data = cr.Data
+		if seg != nil {
+			out.Seg = cr.Seg
+			props.ClassLocations = sampleLocations(out.Seg, newShape, c.Classes, c.ClassKeys)
+		}
+		out.Properties = props
+		return out, nil
+	}
 	nn := newShape[0] * newShape[1] * newShape[2]
 	out.Data = make([]float32, nc*nn)
 	opt := c.Data
