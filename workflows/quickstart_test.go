@@ -73,7 +73,8 @@ func TestQuickstart(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	sum, err := open(t, file, minimal).Apply(ctx, engine.ApplyOptions{Jobs: 2})
+	eng := open(t, file, minimal)
+	sum, err := eng.Apply(ctx, engine.ApplyOptions{Jobs: 2})
 	if sum != nil {
 		for _, o := range sum.Outcomes {
 			if o.Err != nil {
@@ -89,7 +90,7 @@ func TestQuickstart(t *testing.T) {
 			t.Errorf("first apply: %s %s %s (%v)", o.Stage, o.Decision, o.Status, o.Err)
 		}
 	}
-	summary := filepath.Join(filepath.Dir(file), ".runner", "out", "evaluate", "summary.json")
+	summary := eng.Layout().OutputPath("evaluate", "summary.json")
 	doc, err := pyjson.ReadObject(summary)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +112,7 @@ func TestQuickstart(t *testing.T) {
 	}
 
 	changed := append(slices.Clone(minimal), "params.finetune_epochs=2")
-	eng := open(t, file, changed)
+	eng = open(t, file, changed)
 	plan, err = eng.Plan(ctx, engine.Selection{}, true)
 	if err != nil {
 		t.Fatal(err)
