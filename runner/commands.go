@@ -37,6 +37,7 @@ func load(file string, set []string, c *common, stderr io.Writer) (*engine.Engin
 		Log:       log,
 		LogOutput: stderr,
 		LogJSON:   c.logFormat == "json",
+		LogLevel:  hclog.LevelFromString(c.logLevel),
 		Version:   version(),
 	})
 	if err != nil {

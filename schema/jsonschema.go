@@ -47,7 +47,7 @@ func JSONSchema(reg *stage.Registry) ([]byte, error) {
 				"additionalProperties": false,
 				"properties": map[string]any{
 					"cpus":   map[string]any{"type": "integer", "minimum": 0, "default": 1},
-					"memory": map[string]any{"type": "string", "pattern": `^[0-9.]+\s*([KMGT]i?B?|B)?$`, "description": "e.g. 8GiB"},
+					"memory": map[string]any{"type": []string{"string", "integer"}, "pattern": `^[0-9.]+\s*([KMGT]i?B?|B)?$`, "description": "e.g. 8GiB"},
 					"gpus":   map[string]any{"type": "integer", "minimum": 0, "default": 0},
 				},
 			},

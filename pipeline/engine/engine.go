@@ -30,6 +30,7 @@ type Config struct {
 	// each run's log file.
 	LogOutput io.Writer
 	LogJSON   bool
+	LogLevel  hclog.Level
 	// Version is the runner's version, recorded in every result.
 	Version string
 	// Machine is what the scheduler may hand out; zero fields are detected.
@@ -64,6 +65,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.LogOutput == nil {
 		cfg.LogOutput = io.Discard
+	}
+	if cfg.LogLevel == hclog.NoLevel {
+		cfg.LogLevel = hclog.Info
 	}
 	l := workspace.Layout{Root: cfg.Workflow.Workspace}
 	st, err := store.Open(l.StoreDir())

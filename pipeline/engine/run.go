@@ -84,7 +84,7 @@ func (e *Engine) run(ctx context.Context, s *schema.Stage, np *NodePlan) (*recor
 		Name:       s.ID,
 		Output:     io.MultiWriter(logFile, e.cfg.LogOutput),
 		JSONFormat: e.cfg.LogJSON,
-		Level:      hclog.Info,
+		Level:      e.cfg.LogLevel,
 	})
 
 	started := time.Now()
