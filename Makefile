@@ -4,7 +4,7 @@ BIN     ?= bin/runner
 # Use OpenBLAS (cgo) for the network's GEMM when the library is installed.
 OPENBLAS := $(shell test -e /usr/include/x86_64-linux-gnu/cblas.h -o -e /usr/include/cblas.h -o -e /usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h && echo 1)
 TAGS    ?= $(if $(OPENBLAS),openblas,)
-DEMO    ?= workflows/exec-demo.yaml
+DEMO    ?= workflows/quickstart.yaml
 
 .PHONY: build test test-openblas demo bench vet clean
 
