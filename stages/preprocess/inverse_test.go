@@ -3,7 +3,10 @@ package preprocess
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/nnrunner/nnrunner/stages/imageio"
 	"github.com/nnrunner/nnrunner/stages/normalize"
@@ -187,5 +190,39 @@ func TestLabelsFromFloat(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPropertiesJSON round-trips properties through MarshalJSON and
+// UnmarshalProperties, including a region key and an empty class.
+func TestPropertiesJSON(t *testing.T) {
+	p := &Properties{
+		Spacing:             [3]float64{3.200000047683716, 0.5, 1e-05},
+		ShapeBeforeCropping: [3]int{4, 5, 6},
+		BBox:                [3][2]int{{0, 4}, {1, 5}, {2, 6}},
+		ShapeAfterCropping:  [3]int{4, 4, 4},
+		ClassLocations: []ClassLocations{
+			{Key: "2", Coords: [][4]int64{{0, 1, 2, 3}, {0, 0, 0, 1}}},
+			{Key: "(1, 2)", Coords: [][4]int64{}},
+		},
+	}
+	b, err := p.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := UnmarshalProperties(b)
+	if err != nil {
+		t.Fatalf("%v in %s", err, b)
+	}
+	if diff := cmp.Diff(p, got); diff != "" {
+		t.Errorf("round trip (-want +got):\n%s\n%s", diff, b)
+	}
+	empty := &Properties{ClassLocations: []ClassLocations{}}
+	b, err = empty.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(b), `"class_locations": {}}`) {
+		t.Errorf("no classes: got %s, want an empty class_locations object", b)
 	}
 }

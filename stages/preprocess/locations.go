@@ -22,7 +22,7 @@ const (
 // order.
 func sampleLocations(seg []int16, shape [3]int, classes [][]int, keys []string) []ClassLocations {
 	if len(classes) == 0 {
-		return nil
+		return []ClassLocations{}
 	}
 	var wanted []int16
 	for _, cl := range classes {
