@@ -116,17 +116,42 @@ func fourStageArch() Arch {
 // central differences of the loss, and that repeated runs do not accumulate
 // (the tape adds into its gradient accumulators).
 func TestTrainerGradients(t *testing.T) {
-	m, err := New(Config{Arch: fourStageArch(), InputChannels: 1, NumClasses: 3}, 3)
+	twoD := Arch{
+		Dim:                  2,
+		FeaturesPerStage:     []int{4, 8, 16, 16},
+		KernelSizes:          [][]int{{3, 3}, {3, 3}, {3, 3}, {3, 3}},
+		Strides:              [][]int{{1, 1}, {2, 2}, {2, 2}, {2, 2}},
+		NConvPerStage:        []int{2, 2, 2, 2},
+		NConvPerStageDecoder: []int{2, 2, 2},
+		ConvBias:             true,
+		NormEps:              1e-5,
+		NegativeSlope:        0.01,
+	}
+	tests := []struct {
+		name  string
+		arch  Arch
+		patch []int
+		data  []int // patch as (D, H, W) for syntheticBatch
+	}{
+		{"3d", fourStageArch(), []int{4, 16, 16}, []int{4, 16, 16}},
+		{"2d", twoD, []int{16, 16}, []int{1, 16, 16}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { checkTrainerGradients(t, tc.arch, tc.patch, tc.data) })
+	}
+}
+
+func checkTrainerGradients(t *testing.T, arch Arch, patch, data []int) {
+	m, err := New(Config{Arch: arch, InputChannels: 1, NumClasses: 3}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
-	patch := []int{4, 16, 16}
 	tr, err := m.NewTrainer(TrainOptions{Batch: 2, Patch: patch, Loss: kernels.NewDiceCE(true), DeepSupervision: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	x, seg := syntheticBatch(2, patch, 7)
+	x, seg := syntheticBatch(2, data, 7)
 	if diff := cmp.Diff([]float64{2.0 / 3, 1.0 / 3}, tr.Weights()); diff != "" {
 		t.Errorf("loss weights (-want +got):\n%s", diff)
 	}
