@@ -18,8 +18,8 @@ const (
 // sampleLocations draws, for every class in order, max(min(10000, n),
 // ceil(0.01 n)) of its n voxels without replacement from one
 // RandomState(1234) shared by the classes. A class's candidates are the
-// voxels of its member labels, label by label in ascending order, each in C
-// order.
+// voxels of its member labels, label by label in the class's order, each in
+// C order (upstream's stable sort by label, then the label ranges).
 func sampleLocations(seg []int16, shape [3]int, classes [][]int, keys []string) []ClassLocations {
 	if len(classes) == 0 {
 		return []ClassLocations{}
@@ -65,11 +65,12 @@ func sampleLocations(seg []int16, shape [3]int, classes [][]int, keys []string) 
 	out := make([]ClassLocations, len(classes))
 	var cands []int32
 	for ci, cl := range classes {
-		members := slices.Clone(cl)
-		slices.Sort(members)
 		cands = cands[:0]
-		for _, l := range slices.Compact(members) {
-			if s := slot(int16(l)); s >= 0 && l == int(int16(l)) {
+		for _, l := range cl {
+			if l != int(int16(l)) {
+				continue
+			}
+			if s := slot(int16(l)); s >= 0 {
 				cands = append(cands, pos[counts[s]:counts[s+1]]...)
 			}
 		}
