@@ -85,6 +85,20 @@ func TestStageSynthMR(t *testing.T) {
 			t.Errorf("%s class locations differ after a JSON round trip", folder)
 		}
 	}
+	m, err := ReadManifest(filepath.Join(req.OutDir, OutputData))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, cases, err := m.Folder(filepath.Join(req.OutDir, OutputData), "2d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(dir) != "nnUNetPlans_2d" || len(cases) != 5 || cases[0].ID != "mr_000" || cases[0].SegDtype != "int8" {
+		t.Errorf("manifest 2d: folder %s, cases %+v", dir, cases)
+	}
+	if _, _, err := m.Folder(req.OutDir, "3d_lowres"); err == nil {
+		t.Error("manifest: want an error for a configuration that was not preprocessed")
+	}
 	for _, f := range []string{ManifestFile, DatasetFile} {
 		if _, err := os.Stat(filepath.Join(req.OutDir, OutputData, f)); err != nil {
 			t.Error(err)
