@@ -67,6 +67,9 @@ func (e *Engine) Apply(ctx context.Context, opts ApplyOptions) (*Summary, error)
 	}
 	for _, id := range ids {
 		s, _ := e.wf.Stage(id)
+		if remote(s) {
+			continue // its executor's machines, not this one, must fit it
+		}
 		if s.Resources.Memory > e.machine.Memory && e.machine.Memory > 0 {
 			return nil, &UsageError{Msg: fmt.Sprintf("stage %s needs %d MiB of memory; this machine has %d MiB", id, s.Resources.Memory>>20, e.machine.Memory>>20)}
 		}
@@ -94,11 +97,20 @@ func (e *Engine) Apply(ctx context.Context, opts ApplyOptions) (*Summary, error)
 }
 
 // keepResumeDir keeps the staging dirs of resumable stages of this
-// workflow.
+// workflow, and those of remote stages whose executor may still have a job
+// writing them.
 func (e *Engine) keepResumeDir(name string) bool {
-	id, _, _ := strings.Cut(name, ".")
+	id, rest, _ := strings.Cut(name, ".")
 	s, ok := e.wf.Stage(id)
-	return ok && s.Spec.Resume
+	if !ok {
+		return false
+	}
+	if s.Spec.Resume {
+		return true
+	}
+	keyPrefix, _, _ := strings.Cut(rest, ".")
+	ex, err := e.executor(s)
+	return err == nil && ex != nil && ex.Keeps(id, keyPrefix)
 }
 
 func (s *Summary) err(ctx context.Context) error {
@@ -236,6 +248,9 @@ func (e *Engine) block(i int, ids []string, dependents [][]int, outcomes []*Outc
 // need returns what stage s reserves while it is processed, capped at the
 // machine (a stage asking for more cores than exist gets all of them).
 func (e *Engine) need(s *schema.Stage) Machine {
+	if remote(s) {
+		return Machine{}
+	}
 	cpus := s.Resources.CPUs
 	if cpus > e.machine.CPUs {
 		cpus = e.machine.CPUs

@@ -35,6 +35,8 @@ type Config struct {
 	Version string
 	// Machine is what the scheduler may hand out; zero fields are detected.
 	Machine Machine
+	// Executors runs stages whose `executor:` is not local, by name.
+	Executors map[string]Executor
 }
 
 // Engine runs one workflow in its workspace.

@@ -13,7 +13,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/nnrunner/nnrunner/pipeline/hashing"
 	"github.com/nnrunner/nnrunner/pipeline/record"
-	"github.com/nnrunner/nnrunner/pipeline/stage"
 	"github.com/nnrunner/nnrunner/pipeline/store"
 	"github.com/nnrunner/nnrunner/pipeline/workspace"
 	"github.com/nnrunner/nnrunner/schema"
@@ -53,16 +52,26 @@ func (e *Engine) restore(ctx context.Context, s *schema.Stage, np *NodePlan) (*r
 // committed state or a result the next apply restores.
 func (e *Engine) run(ctx context.Context, s *schema.Stage, np *NodePlan) (*record.Result, int, error) {
 	key := np.key.String()
+	ex, err := e.executor(s)
+	if err != nil {
+		return nil, 0, err
+	}
 	dir := e.layout.StagingRun(s.ID, key)
 	resumed := false
-	if s.Spec.Resume {
+	if s.Spec.Resume || ex != nil {
+		// A remote job may outlive this process: its staging dir must not
+		// depend on our pid, and a job still writing it is re-attached.
 		dir = e.layout.StagingResume(s.ID, key)
+	}
+	if s.Spec.Resume {
 		if _, err := os.Stat(dir); err == nil {
 			resumed = true
 			e.log.Info("resuming from the staging dir of a failed attempt", "stage", s.ID, "dir", dir)
 		}
-	} else if err := workspace.RemoveAll(dir); err != nil {
-		return nil, 0, err
+	} else if ex == nil {
+		if err := workspace.RemoveAll(dir); err != nil {
+			return nil, 0, err
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, 0, fmt.Errorf("stage %s: create staging dir: %w", s.ID, err)
@@ -80,9 +89,10 @@ func (e *Engine) run(ctx context.Context, s *schema.Stage, np *NodePlan) (*recor
 		return nil, 0, fmt.Errorf("stage %s: open log: %w", s.ID, err)
 	}
 	defer logFile.Close()
+	stageOut := io.MultiWriter(logFile, e.cfg.LogOutput)
 	slog := hclog.New(&hclog.LoggerOptions{
 		Name:       s.ID,
-		Output:     io.MultiWriter(logFile, e.cfg.LogOutput),
+		Output:     stageOut,
 		JSONFormat: e.cfg.LogJSON,
 		Level:      e.cfg.LogLevel,
 	})
@@ -102,7 +112,15 @@ func (e *Engine) run(ctx context.Context, s *schema.Stage, np *NodePlan) (*recor
 				resumed = true
 			}
 		}
-		runErr = e.runOnce(ctx, s, dir, resumed, slog)
+		if ex != nil {
+			runErr = ex.Run(ctx, &Job{Stage: s, Key: np.key, Components: np.components, Dir: dir,
+				Resumed: resumed, Attempt: attempts, Log: slog, Output: stageOut})
+			if runErr == nil {
+				runErr = checkOutputs(s, dir)
+			}
+		} else {
+			runErr = e.runOnce(ctx, s, dir, resumed, slog)
+		}
 		if runErr == nil || ctx.Err() != nil {
 			break
 		}
@@ -154,16 +172,7 @@ func (e *Engine) runOnce(ctx context.Context, s *schema.Stage, dir string, resum
 	if threads < 1 {
 		threads = 1
 	}
-	req := &stage.Request{With: s.With, OutDir: dir, Resumed: resumed, Threads: threads, Log: log}
-	if err := s.Impl.Run(ctx, req); err != nil {
-		return err
-	}
-	for _, o := range s.Outputs {
-		if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(o.Path))); err != nil {
-			return fmt.Errorf("declared output %s (%s) was not written", o.Name, o.Path)
-		}
-	}
-	return nil
+	return RunLocal(ctx, s, dir, resumed, threads, log)
 }
 
 // changedInputs re-hashes every input after a run and names those whose
