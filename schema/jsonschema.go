@@ -40,7 +40,8 @@ func JSONSchema(reg *stage.Registry) ([]byte, error) {
 			"type":     map[string]any{"enum": reg.Types(), "description": "stage type"},
 			"with":     map[string]any{"type": "object", "description": "parameters of the stage type"},
 			"needs":    map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "stages that must finish first, besides those referenced in with"},
-			"executor": map[string]any{"enum": []string{"local"}, "default": "local"},
+			"executor": map[string]any{"enum": Executors, "description": "where the stage runs (default: the workflow's executor, else local)"},
+			"slurm":    slurmJSONSchema(false),
 			"retries":  map[string]any{"type": "integer", "minimum": 0, "default": 0},
 			"resources": map[string]any{
 				"type":                 "object",
@@ -63,6 +64,8 @@ func JSONSchema(reg *stage.Registry) ([]byte, error) {
 		"additionalProperties": false,
 		"properties": map[string]any{
 			"version":   map[string]any{"const": FileVersion},
+			"executor":  map[string]any{"enum": Executors, "default": "local", "description": "default executor of the stages"},
+			"slurm":     slurmJSONSchema(true),
 			"name":      map[string]any{"type": "string"},
 			"workspace": map[string]any{"type": "string", "default": ".runner", "description": "cache, run records and stage outputs; relative to the workflow file"},
 			"params":    map[string]any{"type": "object", "description": "values referenced as ${params.NAME}"},

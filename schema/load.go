@@ -49,13 +49,17 @@ func Parse(filename string, data []byte, opts Options) (*Workflow, error) {
 		return nil, errs.err()
 	}
 	l := &loader{f: f, opts: opts, errs: errs, wf: &Workflow{
-		File:     filename,
-		Dir:      filepath.Dir(filename),
-		Name:     f.name,
-		Params:   f.params,
-		Datasets: map[string]string{},
-		byID:     map[string]*Stage{},
+		File:      filename,
+		Dir:       filepath.Dir(filename),
+		Name:      f.name,
+		Params:    f.params,
+		Datasets:  map[string]string{},
+		byID:      map[string]*Stage{},
+		SlurmPoll: f.slurm.PollInterval,
 	}}
+	if l.wf.SlurmPoll == 0 {
+		l.wf.SlurmPoll = DefaultSlurmPoll
+	}
 	l.applySet()
 	l.resolveWorkspace()
 	l.resolveDatasets()
@@ -174,8 +178,15 @@ func (l *loader) declareStages() {
 		if !d.hasCPUs {
 			s.Resources.CPUs = 1
 		}
-		if s.Executor != "local" {
-			l.errs.add(d.execPos, "stage %s: executor %q is not implemented; use `executor: local`", d.id, s.Executor)
+		execPos := d.execPos
+		if !d.hasExec && l.f.executor != "" {
+			s.Executor, execPos = l.f.executor, l.f.execPos
+		}
+		if !contains(Executors, s.Executor) {
+			l.errs.add(execPos, "stage %s: unknown executor %q; use one of %s", d.id, s.Executor, strings.Join(Executors, ", "))
+		}
+		if s.Executor == "slurm" {
+			s.Slurm = l.f.slurm.merge(d.slurm)
 		}
 		s.KeyWith = l.resolveWith(s, d, false)
 		if s.KeyWith != nil {

@@ -23,6 +23,11 @@ type file struct {
 	stagesPos   Pos
 	hasVersion  bool
 	hasWorkPath bool
+	// executor is the workflow's default executor ("" when not given) and
+	// slurm its `slurm:` block.
+	executor string
+	execPos  Pos
+	slurm    SlurmOptions
 }
 
 // stageDecl is one stage as written.
@@ -40,6 +45,8 @@ type stageDecl struct {
 	hasCPUs   bool
 	executor  string
 	execPos   Pos
+	hasExec   bool
+	slurm     SlurmOptions
 	retries   int
 }
 
@@ -69,8 +76,13 @@ func parse(data []byte, errs *errorList) *file {
 		datasets:   map[string]string{},
 		datasetPos: map[string]Pos{},
 	}
-	forEachKey(root, errs, "workflow", []string{"version", "name", "workspace", "params", "datasets", "stages"}, func(k string, kn, v *yaml.Node) {
+	forEachKey(root, errs, "workflow", []string{"version", "name", "workspace", "params", "datasets", "stages", "executor", "slurm"}, func(k string, kn, v *yaml.Node) {
 		switch k {
+		case "executor":
+			f.execPos = pos(v)
+			f.executor, _ = stringValue(v, errs, "executor")
+		case "slurm":
+			f.slurm = parseSlurm(v, "slurm", true, errs)
 		case "version":
 			f.hasVersion = true
 			f.versionPos = pos(v)
@@ -136,7 +148,7 @@ func parseStage(id string, kn, n *yaml.Node, errs *errorList) *stageDecl {
 		executor:  "local",
 	}
 	hasType := false
-	forEachKey(n, errs, "stage "+id, []string{"type", "with", "needs", "resources", "executor", "retries"}, func(k string, _, v *yaml.Node) {
+	forEachKey(n, errs, "stage "+id, []string{"type", "with", "needs", "resources", "executor", "slurm", "retries"}, func(k string, _, v *yaml.Node) {
 		switch k {
 		case "type":
 			hasType = true
@@ -196,6 +208,9 @@ func parseStage(id string, kn, n *yaml.Node, errs *errorList) *stageDecl {
 		case "executor":
 			s.execPos = pos(v)
 			s.executor, _ = stringValue(v, errs, "stages."+id+".executor")
+			s.hasExec = true
+		case "slurm":
+			s.slurm = parseSlurm(v, "stages."+id+".slurm", false, errs)
 		case "retries":
 			r, ok := intValue(v)
 			if !ok || r < 0 {

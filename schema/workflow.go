@@ -7,6 +7,8 @@
 package schema
 
 import (
+	"time"
+
 	"github.com/nnrunner/nnrunner/pipeline/dag"
 	"github.com/nnrunner/nnrunner/pipeline/stage"
 )
@@ -32,6 +34,9 @@ type Workflow struct {
 	Stages []*Stage
 	// Graph is the stages' dependency graph.
 	Graph *dag.Graph
+	// SlurmPoll is the interval between two squeue calls of a run with
+	// Slurm stages (`slurm.poll_interval`).
+	SlurmPoll time.Duration
 
 	byID map[string]*Stage
 }
@@ -74,8 +79,12 @@ type Stage struct {
 	// (the stage's `env` parameter when it has one).
 	Env       []string
 	Resources Resources
-	Executor  string
-	Retries   int
+	// Executor is "local" or "slurm" (the stage's `executor:`, else the
+	// workflow's, else local).
+	Executor string
+	// Slurm holds the Slurm settings of a stage with executor slurm.
+	Slurm   SlurmOptions
+	Retries int
 	// Pos is the position of the stage's id in the file.
 	Pos Pos
 }
