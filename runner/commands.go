@@ -32,7 +32,12 @@ func load(file string, set []string, c *common, stderr io.Writer) (*engine.Engin
 	if err != nil {
 		return nil, nil, err
 	}
+	ex, err := executors(wf, set, c, log)
+	if err != nil {
+		return nil, nil, err
+	}
 	eng, err := engine.New(engine.Config{
+		Executors: ex,
 		Workflow:  wf,
 		Log:       log,
 		LogOutput: stderr,

@@ -24,6 +24,7 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/nnrunner/nnrunner/pipeline/slurm"
 )
 
 func main() {
@@ -105,6 +106,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdSchema(rest, stdout, stderr)
 	case "version":
 		return cmdVersion(rest, stdout, stderr)
+	case slurm.WorkerCommand:
+		return cmdSlurmWorker(ctx, rest, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
