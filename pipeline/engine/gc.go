@@ -41,6 +41,11 @@ func (e *Engine) GC(ctx context.Context, opts GCOptions) (*GCStats, error) {
 		return nil, err
 	}
 	defer lock.Release()
+	if n, err := e.db.RemoveTemp(); err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	} else if n > 0 {
+		e.log.Info("removed temporary record files left by interrupted runs", "files", n)
+	}
 	before, err := e.store.Size()
 	if err != nil {
 		return nil, err

@@ -215,6 +215,30 @@ func (db *DB) DeleteInputManifest(root hashing.Digest) error {
 	return nil
 }
 
+// RemoveTemp deletes temporary files that a crash left behind in the
+// record folders; it must run with the workspace lock held.
+func (db *DB) RemoveTemp() (int, error) {
+	n := 0
+	for _, dir := range []string{db.l.IndexDir(), db.l.StateDir(), db.l.InputsDir()} {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".tmp-") {
+				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return n, err
+				}
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
 func readJSON(path string, v any) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
