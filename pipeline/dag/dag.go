@@ -4,6 +4,7 @@
 package dag
 
 import (
+	"container/heap"
 	"fmt"
 	"strings"
 )
@@ -118,20 +119,20 @@ func (g *Graph) topo() []string {
 	for i := range g.ids {
 		pending[i] = len(g.deps[i])
 	}
-	ready := newMinHeap()
+	ready := &intHeap{}
 	for i, n := range pending {
 		if n == 0 {
-			ready.push(i)
+			heap.Push(ready, i)
 		}
 	}
 	out := make([]string, 0, len(g.ids))
-	for ready.len() > 0 {
-		i := ready.pop()
+	for ready.Len() > 0 {
+		i := heap.Pop(ready).(int)
 		out = append(out, g.ids[i])
 		for _, j := range g.dependents[i] {
 			pending[j]--
 			if pending[j] == 0 {
-				ready.push(j)
+				heap.Push(ready, j)
 			}
 		}
 	}
@@ -195,43 +196,20 @@ func (g *Graph) names(is []int) []string {
 	return out
 }
 
-// minHeap is a binary heap of node indexes.
-type minHeap struct{ a []int }
+// intHeap is a min-heap of node indexes (container/heap).
+type intHeap []int
 
-func newMinHeap() *minHeap { return &minHeap{} }
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 
-func (h *minHeap) len() int { return len(h.a) }
+// Push implements heap.Interface.
+func (h *intHeap) Push(x any) { *h = append(*h, x.(int)) }
 
-func (h *minHeap) push(x int) {
-	h.a = append(h.a, x)
-	for i := len(h.a) - 1; i > 0; {
-		p := (i - 1) / 2
-		if h.a[p] <= h.a[i] {
-			break
-		}
-		h.a[p], h.a[i] = h.a[i], h.a[p]
-		i = p
-	}
-}
-
-func (h *minHeap) pop() int {
-	top := h.a[0]
-	last := len(h.a) - 1
-	h.a[0] = h.a[last]
-	h.a = h.a[:last]
-	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < last && h.a[l] < h.a[m] {
-			m = l
-		}
-		if r < last && h.a[r] < h.a[m] {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		h.a[m], h.a[i] = h.a[i], h.a[m]
-		i = m
-	}
-	return top
+// Pop implements heap.Interface.
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
