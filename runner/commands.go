@@ -83,8 +83,17 @@ func cmdApply(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		hs := eng.HashStats()
 		log.Info("apply finished", "duration", time.Since(start).Round(time.Millisecond), "files_hashed", hs.Files, "files_read", hs.FilesRead, "bytes_read", hs.BytesRead)
+		warnExternalLinks(log, eng)
 	}
 	return err
+}
+
+// warnExternalLinks warns when inputs hold symlinks leading outside them:
+// only the link text is in the cache key, not what it points at.
+func warnExternalLinks(log hclog.Logger, eng *engine.Engine) {
+	if n := eng.HashStats().ExternalLinks; n > 0 {
+		log.Warn("inputs contain symlinks pointing outside their folder; only the link target's path is hashed, so changes to what they point at are not noticed (copy the files in, or list the targets as inputs)", "symlinks", n)
+	}
 }
 
 func printSummary(w io.Writer, sum *engine.Summary) {
@@ -129,7 +138,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	eng, _, err := load(pos[0], set, c, stderr)
+	eng, log, err := load(pos[0], set, c, stderr)
 	if err != nil {
 		return err
 	}
@@ -138,6 +147,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	warnExternalLinks(log, eng)
 	if *asJSON {
 		writeJSON(stdout, plan)
 	} else {
