@@ -7,5 +7,6 @@
 // (upstream aliases accepted). A Trainer runs training steps for one batch
 // and patch size (forward, deep-supervision weighted DC+CE loss, backward,
 // gradient clipping and SGD); a Predictor runs inference. Both share the
-// model's parameter slices.
+// model's parameter slices, so they must not run at the same time; each
+// graph's buffers are reused by its next run.
 package unet
