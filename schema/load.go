@@ -149,6 +149,8 @@ func (l *loader) resolveDatasets() {
 			l.errs.add(l.f.datasetPos[name], "dataset %s: folder %s does not exist (relative paths resolve against %s); fix the path or create the dataset", name, p, l.wf.Dir)
 		case !fi.IsDir():
 			l.errs.add(l.f.datasetPos[name], "dataset %s: %s is not a folder; a dataset is a folder (nnU-Net raw: imagesTr, labelsTr, dataset.json)", name, p)
+		case within(l.wf.Workspace, p):
+			l.errs.add(l.f.datasetPos[name], "dataset %s: folder %s contains the workspace %s, so every run would change it; move the workspace out (`workspace:`) or point at a subfolder", name, p, l.wf.Workspace)
 		}
 	}
 	sort.SliceStable(l.errs.errs, func(i, j int) bool { return l.errs.errs[i].Pos.Line < l.errs.errs[j].Pos.Line })
@@ -269,6 +271,12 @@ func (l *loader) resolveStage(s *Stage, d *stageDecl) {
 			}
 		}
 	}
+	for _, in := range s.Inputs {
+		if in.Kind == PathInput && within(l.wf.Workspace, in.Path) {
+			l.errs.add(d.withPos[strings.SplitN(strings.TrimPrefix(in.Name, "with."), "[", 2)[0]],
+				"stage %s: input %s (%s) contains the workspace %s, so every run would change it; move the workspace out (`workspace:`) or name a subfolder", s.ID, in.Name, in.Path, l.wf.Workspace)
+		}
+	}
 	for _, p := range s.Spec.Params {
 		if p.Name == "env" && p.Kind == stage.Strings && s.With != nil {
 			if env, err := s.With.Strings("env"); err == nil {
@@ -307,6 +315,12 @@ func (l *loader) stageIDs() []string {
 		out[i] = d.id
 	}
 	return out
+}
+
+// within reports whether path is dir or lies inside it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 func refsIn(v any) [][]string {
