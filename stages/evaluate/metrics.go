@@ -165,13 +165,7 @@ func Count[T imageio.Label](pred, ref []T, classes []Class, ignore Ignore) ([]Co
 	for v, b := range bucket {
 		table[v] = uint16(b)
 	}
-	lookup := func(v T) int {
-		if int64(v) < 0 || int64(v) > int64(maxV) {
-			return 0
-		}
-		return int(table[v])
-	}
-
+	top := uint64(maxV)
 	nChunks := (len(ref) + countChunk - 1) / countChunk
 	hists := make([][]int64, nChunks)
 	work := make(chan int)
@@ -184,11 +178,18 @@ func Count[T imageio.Label](pred, ref []T, classes []Class, ignore Ignore) ([]Co
 				h := make([]int64, nb*nb)
 				end := min((ci+1)*countChunk, len(ref))
 				for i := ci * countChunk; i < end; i++ {
-					rb := lookup(ref[i])
+					// Negative values wrap to large unsigned ones: bucket 0.
+					rb, pb := 0, 0
+					if r := uint64(int64(ref[i])); r <= top {
+						rb = int(table[r])
+					}
 					if rb == ignoreBucket {
 						continue
 					}
-					h[rb*nb+lookup(pred[i])]++
+					if p := uint64(int64(pred[i])); p <= top {
+						pb = int(table[p])
+					}
+					h[rb*nb+pb]++
 				}
 				hists[ci] = h
 			}

@@ -226,3 +226,20 @@ func TestPairwiseSmall(t *testing.T) {
 		t.Errorf("pairwise sum = %v, want %v (sequential gives %v)", got, want, seq)
 	}
 }
+
+// BenchmarkCount counts two labels and a region on a 128³ label map.
+func BenchmarkCount(b *testing.B) {
+	n := 128 * 128 * 128
+	pred, ref := make([]uint8, n), make([]uint8, n)
+	for i := range pred {
+		pred[i] = uint8(i / 7 % 3)
+		ref[i] = uint8(i / 5 % 3)
+	}
+	classes := []Class{Label(1), Label(2), Region(1, 2)}
+	b.SetBytes(int64(2 * n))
+	for b.Loop() {
+		if _, err := Count(pred, ref, classes, Ignore{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
