@@ -25,6 +25,11 @@ import (
 // goroutines; below it the goroutine overhead outweighs the gain.
 const minSplitFlops = 1 << 20
 
+// maxSplitWorkers caps concurrent backend calls: OpenBLAS keeps a fixed pool
+// of per-call buffers (2 × its build-time thread limit) and aborts the
+// process when more calls run at once.
+const maxSplitWorkers = 32
+
 // splitBlock is the width (rows or columns of C) of one block of a split
 // product: a multiple of the micro-kernel widths.
 const splitBlock = 128
@@ -68,7 +73,7 @@ func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 	blocks := (dim + splitBlock - 1) / splitBlock
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(blocks, runtime.GOMAXPROCS(0)) {
+	for range min(blocks, runtime.GOMAXPROCS(0), maxSplitWorkers) {
 		wg.Go(func() {
 			for {
 				lo := int(next.Add(1)-1) * splitBlock
