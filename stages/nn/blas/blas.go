@@ -25,9 +25,9 @@ import (
 // goroutines; below it the goroutine overhead outweighs the gain.
 const minSplitFlops = 1 << 20
 
-// maxSplitWorkers caps concurrent backend calls: OpenBLAS keeps a fixed pool
-// of per-call buffers (2 × its build-time thread limit) and aborts the
-// process when more calls run at once.
+// maxSplitWorkers caps concurrent backend calls: OpenBLAS takes per-call
+// buffers from a pool sized by its build-time thread limit, and some releases
+// abort the process when more calls run at once.
 const maxSplitWorkers = 32
 
 // splitBlock is the width (rows or columns of C) of one block of a split
