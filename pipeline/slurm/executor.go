@@ -188,6 +188,13 @@ func (x *Executor) Run(ctx context.Context, job *engine.Job) error {
 		if prev.JobID, err = x.findByName(ctx, prev.JobName); err != nil {
 			return err
 		}
+		if prev.JobID != "" {
+			job.Log.Info("found the slurm job submitted just before an earlier runner stopped", "job", prev.JobID)
+			prev.Output = x.outputPath(s.ID, prev.JobID)
+			if err := x.journal.save(prev); err != nil {
+				return err
+			}
+		}
 	}
 	if prev != nil && prev.JobID != "" {
 		info, active, err := x.wait(ctx, job, prev)
@@ -329,13 +336,13 @@ func (x *Executor) submit(ctx context.Context, job *engine.Job) (*entry, error) 
 	if err := x.journal.save(e); err != nil {
 		return nil, err
 	}
-	args := sbatchArgs(s, e.JobName, filepath.Join(logs, s.ID+".%j.out"))
+	args := sbatchArgs(s, e.JobName, x.outputPath(s.ID, "%j"))
 	id, err := x.client.submit(ctx, args, scriptPath)
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: %w", s.ID, err)
 	}
 	e.JobID = id
-	e.Output = filepath.Join(logs, s.ID+"."+id+".out")
+	e.Output = x.outputPath(s.ID, id)
 	if err := x.journal.save(e); err != nil {
 		// The job runs but is not journaled: cancel it rather than lose it.
 		_ = x.client.cancel(context.WithoutCancel(ctx), id)
@@ -343,6 +350,12 @@ func (x *Executor) submit(ctx context.Context, job *engine.Job) (*entry, error) 
 	}
 	job.Log.Info("submitted slurm job", "job", id, "name", e.JobName, "args", strings.Join(args, " "))
 	return e, nil
+}
+
+// outputPath returns the path of the output file of stage id's job (or
+// of the pattern "%j").
+func (x *Executor) outputPath(id, job string) string {
+	return filepath.Join(x.root, "logs", id+"."+job+".out")
 }
 
 // wait follows job e until it ends, streaming its log to job.Output. It
