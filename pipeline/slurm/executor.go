@@ -180,9 +180,13 @@ func (x *Executor) Run(ctx context.Context, job *engine.Job) error {
 	if err != nil {
 		return err
 	}
-	if prev != nil && prev.Key != key {
+	switch {
+	case prev == nil:
+	case prev.Key != key:
 		x.dropOutdated(ctx, prev)
 		prev = nil
+	case prev.RunID == x.runID:
+		prev = nil // this process's earlier attempt, which it saw end
 	}
 	if prev != nil && prev.JobID == "" {
 		if prev.JobID, err = x.findByName(ctx, prev.JobName); err != nil {

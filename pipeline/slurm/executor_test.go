@@ -105,6 +105,7 @@ func argValue(args []string, prefix string) string {
 
 func TestRunJournalDecisions(t *testing.T) {
 	key := hashing.Sum([]byte("key"))
+	const thisRun = "this-run"
 	other := hashing.Sum([]byte("other"))
 	tests := []struct {
 		name string
@@ -113,33 +114,39 @@ func TestRunJournalDecisions(t *testing.T) {
 		prepare func(c *fakeCluster, j journal, dir string)
 		want    []string // sbatch and scancel calls
 		wantErr string
+		// notLogged must not be in the stage log.
+		notLogged string
 	}{
-		{"fresh submit", func(*fakeCluster, journal, string) {}, []string{"sbatch"}, ""},
+		{"fresh submit", func(*fakeCluster, journal, string) {}, []string{"sbatch"}, "", ""},
 		{"re-attach to a running job", func(c *fakeCluster, j journal, dir string) {
 			id := c.add("nnr-old-s", "RUNNING", "COMPLETED", 2)
 			j.save(&entry{Stage: "s", Key: key.String(), RunID: "old", JobName: "nnr-old-s", JobID: id, Dir: dir})
-		}, nil, ""},
+		}, nil, "", ""},
 		{"re-attached job fails", func(c *fakeCluster, j journal, dir string) {
 			id := c.add("nnr-old-s", "RUNNING", "FAILED", 1)
 			j.save(&entry{Stage: "s", Key: key.String(), RunID: "old", JobName: "nnr-old-s", JobID: id, Dir: dir})
-		}, nil, "ended FAILED with exit code 1"},
+		}, nil, "ended FAILED with exit code 1", ""},
 		{"adopt a job submitted before its id was journaled", func(c *fakeCluster, j journal, dir string) {
 			c.add("nnr-old-s", "RUNNING", "COMPLETED", 1)
 			j.save(&entry{Stage: "s", Key: key.String(), RunID: "old", JobName: "nnr-old-s", Dir: dir})
-		}, nil, ""},
+		}, nil, "", ""},
 		{"finished while nobody watched", func(c *fakeCluster, j journal, dir string) {
 			id := c.add("nnr-old-s", "COMPLETED", "", 0)
 			j.save(&entry{Stage: "s", Key: key.String(), RunID: "old", JobName: "nnr-old-s", JobID: id, Dir: dir})
 			os.WriteFile(filepath.Join(dir, "out.txt"), []byte("x"), 0o644)
-		}, nil, ""},
+		}, nil, "", ""},
 		{"failed while nobody watched", func(c *fakeCluster, j journal, dir string) {
 			id := c.add("nnr-old-s", "FAILED", "", 0)
 			j.save(&entry{Stage: "s", Key: key.String(), RunID: "old", JobName: "nnr-old-s", JobID: id, Dir: dir})
-		}, []string{"sbatch"}, ""},
+		}, []string{"sbatch"}, "", ""},
+		{"a retry of this run's failed attempt", func(c *fakeCluster, j journal, dir string) {
+			id := c.add("nnr-this-s", "FAILED", "", 0)
+			j.save(&entry{Stage: "s", Key: key.String(), RunID: thisRun, JobName: "nnr-this-s", JobID: id, Dir: dir})
+		}, []string{"sbatch"}, "", "did not leave a result"},
 		{"outdated key is cancelled", func(c *fakeCluster, j journal, dir string) {
 			id := c.add("nnr-old-s", "RUNNING", "COMPLETED", 100)
 			j.save(&entry{Stage: "s", Key: other.String(), RunID: "old", JobName: "nnr-old-s", JobID: id, Dir: dir})
-		}, []string{"scancel 1", "sbatch"}, ""},
+		}, []string{"scancel 1", "sbatch"}, "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,19 +157,24 @@ func TestRunJournalDecisions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			x.runID = thisRun
 			dir := filepath.Join(ws, "staging", "s.resume")
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
 			tc.prepare(c, x.journal, dir)
+			var logged strings.Builder
 			job := &engine.Job{Stage: &schema.Stage{ID: "s"}, Key: key, Components: &cachekey.Components{}, Dir: dir,
-				Attempt: 1, Log: hclog.NewNullLogger(), Output: io.Discard}
+				Attempt: 1, Log: hclog.New(&hclog.LoggerOptions{Output: &logged}), Output: io.Discard}
 			err = x.Run(context.Background(), job)
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("Run: %v, want error %q", err, tc.wantErr)
 			}
 			if diff := cmp.Diff(tc.want, c.commands); diff != "" {
 				t.Errorf("sbatch/scancel calls (-want +got):\n%s", diff)
+			}
+			if tc.notLogged != "" && strings.Contains(logged.String(), tc.notLogged) {
+				t.Errorf("the stage log says %q:\n%s", tc.notLogged, logged.String())
 			}
 			e, err := x.journal.load("s")
 			if err != nil || e == nil || e.Key != key.String() || e.JobID == "" {
