@@ -9,6 +9,15 @@
 // background goroutines; each batch has its own random generator derived
 // from (seed, epoch, iteration), so a run is reproducible bit for bit and
 // a resumed run ends with the same weights as an uninterrupted one.
+//
+// Deliberate differences from upstream: the online validation loss is that
+// of the full-resolution output only (upstream weights all deep-supervision
+// outputs); checkpoint_latest is written every checkpoint_every epochs
+// (default 1, upstream 50); the final validation scores the argmax in the
+// preprocessed geometry against the preprocessed labels instead of
+// exporting NIfTI files; sliding-window sums are accumulated in float32
+// (upstream float16); all training cases are held in memory; 2-D,
+// region-based and ignore-label trainings are rejected with an error.
 package train
 
 import (
@@ -135,12 +144,10 @@ func train(ctx context.Context, log hclog.Logger, dir string, s Setup, o Options
 		if err := r.save(FinalName); err != nil {
 			return err
 		}
-		for _, p := range []string{LatestName} {
-			w, op, sc := CheckpointPaths(dir, p)
-			for _, f := range []string{sc, w, op} {
-				if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-					return fmt.Errorf("remove %s: %w", f, err)
-				}
+		w, op, sc := CheckpointPaths(dir, LatestName)
+		for _, f := range []string{sc, w, op} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove %s: %w", f, err)
 			}
 		}
 		r.printf("training done")
