@@ -63,7 +63,7 @@ func GaussianMap(patch [3]int, sigmaScale float64) []float32 {
 		var sum float64
 		for i := range k {
 			x := float64(i - r)
-			k[i] = math.Exp(-0.5 * x * x / (sd * sd))
+			k[i] = math.Exp(-0.5 / (sd * sd) * (x * x)) // scipy's _gaussian_kernel1d
 			sum += k[i]
 		}
 		w[ax] = make([]float64, p)
