@@ -2,29 +2,63 @@ package schema
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
 
-// refPattern matches the only references the runner interpolates. Any other
-// `$` text (for example `$RUNNER_OUT` or `${HOME}` in a shell command) is
-// left alone.
-var refPattern = regexp.MustCompile(`\$\{(datasets|params|stages)\.([^}]*)\}`)
+// A reference is `${KIND.REST}` with KIND one of refKinds and REST free of
+// '}'. These are the only references the runner interpolates: any other `$`
+// text (for example `$RUNNER_OUT` or `${HOME}` in a shell command) is left
+// alone.
+var refKinds = []string{"datasets", "params", "stages"}
 
 // ref is one parsed reference.
 type ref struct {
-	text    string // the whole ${...}
-	kind    string // datasets, params or stages
-	name    string // dataset or param name, or stage id
-	output  string // output name of a stages reference
-	badForm bool   // a stages reference not of the form stages.ID.outputs.NAME
+	start, end int    // byte offsets of the whole ${...} in its string
+	text       string // the whole ${...}
+	kind       string // datasets, params or stages
+	name       string // dataset or param name, or stage id
+	output     string // output name of a stages reference
+	badForm    bool   // a stages reference not of the form stages.ID.outputs.NAME
 }
 
-func parseRef(m []string) ref {
-	r := ref{text: m[0], kind: m[1], name: m[2]}
-	if r.kind == "stages" {
-		parts := strings.Split(m[2], ".")
+// findRefs returns the references in s, left to right (a hand-written
+// scanner: workflow loading calls it for every string, and regexp
+// dominated the load time of large workflows).
+func findRefs(s string) []ref {
+	var out []ref
+	for i := 0; i+1 < len(s); {
+		j := strings.Index(s[i:], "${")
+		if j < 0 {
+			break
+		}
+		start := i + j
+		body := s[start+2:]
+		matched := false
+		for _, kind := range refKinds {
+			if !strings.HasPrefix(body, kind+".") {
+				continue
+			}
+			closing := strings.IndexByte(body, '}')
+			if closing < 0 {
+				break
+			}
+			end := start + 2 + closing + 1
+			out = append(out, parseRef(start, end, s[start:end], kind, body[len(kind)+1:closing]))
+			i, matched = end, true
+			break
+		}
+		if !matched {
+			i = start + 1
+		}
+	}
+	return out
+}
+
+func parseRef(start, end int, text, kind, rest string) ref {
+	r := ref{start: start, end: end, text: text, kind: kind, name: rest}
+	if kind == "stages" {
+		parts := strings.Split(rest, ".")
 		if len(parts) != 3 || parts[1] != "outputs" || parts[0] == "" || parts[2] == "" {
 			r.badForm = true
 			return r
@@ -37,8 +71,8 @@ func parseRef(m []string) ref {
 // hasStageOrDatasetRef reports whether s holds a dataset or stage-output
 // reference.
 func hasStageOrDatasetRef(s string) bool {
-	for _, m := range refPattern.FindAllStringSubmatch(s, -1) {
-		if m[1] != "params" {
+	for _, r := range findRefs(s) {
+		if r.kind != "params" {
 			return true
 		}
 	}
@@ -82,13 +116,12 @@ func interpolateString(s string, resolve resolveFunc) (any, error) {
 	if !strings.Contains(s, "${") {
 		return s, nil
 	}
-	ms := refPattern.FindAllStringSubmatchIndex(s, -1)
-	if len(ms) == 0 {
+	refs := findRefs(s)
+	if len(refs) == 0 {
 		return s, nil
 	}
-	if len(ms) == 1 && ms[0][0] == 0 && ms[0][1] == len(s) {
-		r := parseRef(refPattern.FindStringSubmatch(s))
-		v, ok, err := resolve(r)
+	if len(refs) == 1 && refs[0].start == 0 && refs[0].end == len(s) {
+		v, ok, err := resolve(refs[0])
 		if err != nil || !ok {
 			return s, err
 		}
@@ -96,10 +129,9 @@ func interpolateString(s string, resolve resolveFunc) (any, error) {
 	}
 	var b strings.Builder
 	last := 0
-	for _, m := range ms {
-		b.WriteString(s[last:m[0]])
-		last = m[1]
-		r := parseRef(refPattern.FindStringSubmatch(s[m[0]:m[1]]))
+	for _, r := range refs {
+		b.WriteString(s[last:r.start])
+		last = r.end
 		v, ok, err := resolve(r)
 		if err != nil {
 			return nil, err

@@ -225,8 +225,7 @@ func (l *loader) resolveStage(s *Stage, d *stageDecl) {
 	}
 	seen := map[string]bool{}
 	for _, name := range sortedKeys(d.with) {
-		for _, m := range refsIn(d.with[name]) {
-			r := parseRef(m)
+		for _, r := range refsIn(d.with[name]) {
 			switch r.kind {
 			case "datasets":
 				in := Input{Name: "datasets." + r.name, Kind: DatasetInput, Path: l.wf.Datasets[r.name]}
@@ -323,11 +322,11 @@ func within(path, dir string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
-func refsIn(v any) [][]string {
-	var out [][]string
+func refsIn(v any) []ref {
+	var out []ref
 	switch x := v.(type) {
 	case string:
-		out = refPattern.FindAllStringSubmatch(x, -1)
+		out = findRefs(x)
 	case []any:
 		for _, e := range x {
 			out = append(out, refsIn(e)...)
@@ -477,7 +476,7 @@ func (l *loader) checkKind(p stage.Param, v any, full bool) (any, error) {
 				return nil, fmt.Errorf("want a string, got %s", describe(v))
 			}
 		}
-		if len(p.Enum) > 0 && !contains(p.Enum, s) && !(!full && refPattern.MatchString(s)) {
+		if len(p.Enum) > 0 && !contains(p.Enum, s) && !(!full && len(findRefs(s)) > 0) {
 			return nil, fmt.Errorf("%q is not one of %s", s, strings.Join(p.Enum, ", "))
 		}
 		return s, nil

@@ -285,3 +285,31 @@ func TestJSONSchema(t *testing.T) {
 		t.Errorf("with allows unknown keys")
 	}
 }
+
+func TestFindRefs(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+	}{
+		{"plain", nil},
+		{"$RUNNER_OUT/x ${HOME} ${env.X} $", nil},
+		{"${params.x}", []string{"${params.x}"}},
+		{"a${params.x}b${datasets.y}/c", []string{"${params.x}", "${datasets.y}"}},
+		{"${params.x", nil},
+		{"${${params.x}}", []string{"${params.x}"}},
+		{"$${stages.a.outputs.b}", []string{"${stages.a.outputs.b}"}},
+		{"${paramsx}${params.}", []string{"${params.}"}},
+	}
+	for _, tc := range tests {
+		var got []string
+		for _, r := range findRefs(tc.in) {
+			if tc.in[r.start:r.end] != r.text {
+				t.Errorf("%q: offsets %d:%d do not hold %q", tc.in, r.start, r.end, r.text)
+			}
+			got = append(got, r.text)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("findRefs(%q) (-want +got):\n%s", tc.in, diff)
+		}
+	}
+}
