@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -69,15 +71,38 @@ func requireCluster(t *testing.T) {
 	}
 }
 
-// buildRunner builds the runner binary into dir.
-func buildRunner(t *testing.T, dir string) string {
+var (
+	buildOnce sync.Once
+	runnerBin string
+	buildErr  error
+)
+
+// buildRunner builds the runner binary once for all tests of the package.
+func buildRunner(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(dir, "runner")
-	cmd := exec.Command("go", "build", "-o", bin, "../../runner")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build runner: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nnrunner-slurm-test-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		runnerBin = filepath.Join(dir, "runner")
+		if out, err := exec.Command("go", "build", "-o", runnerBin, "../../runner").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build runner: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return runnerBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if runnerBin != "" {
+		os.RemoveAll(filepath.Dir(runnerBin))
+	}
+	os.Exit(code)
 }
 
 // project writes the dataset and one workflow file per executor into a
@@ -166,7 +191,7 @@ func jobState(t *testing.T, id string) string {
 // has started), and compares the committed records.
 func TestApplyOnSlurmEqualsLocal(t *testing.T) {
 	requireCluster(t)
-	bin := buildRunner(t, t.TempDir())
+	bin := buildRunner(t)
 	dir := project(t, parallelWorkflow)
 	for _, ex := range []string{"local", "slurm"} {
 		code, stdout, stderr := runner(t, bin, dir, "apply", ex+".yaml")
@@ -225,7 +250,7 @@ stages:
 // and the end of its log reach the user.
 func TestFailingJobReportsExitCodeAndLog(t *testing.T) {
 	requireCluster(t)
-	bin := buildRunner(t, t.TempDir())
+	bin := buildRunner(t)
 	dir := project(t, failingWorkflow)
 	code, stdout, stderr := runner(t, bin, dir, "apply", "slurm.yaml")
 	if code != 1 {
@@ -254,7 +279,7 @@ stages:
 // and checks that the next apply re-attaches to the same job.
 func TestRestartReattaches(t *testing.T) {
 	requireCluster(t)
-	bin := buildRunner(t, t.TempDir())
+	bin := buildRunner(t)
 	dir := project(t, waitingWorkflow)
 	ws := filepath.Join(dir, ".ws-slurm")
 	first := exec.Command(bin, "apply", "slurm.yaml")
@@ -312,7 +337,7 @@ func TestRestartReattaches(t *testing.T) {
 // runs and checks that the job is cancelled.
 func TestInterruptCancelsJob(t *testing.T) {
 	requireCluster(t)
-	bin := buildRunner(t, t.TempDir())
+	bin := buildRunner(t)
 	dir := project(t, waitingWorkflow)
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "apply", "slurm.yaml")
