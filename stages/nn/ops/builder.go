@@ -35,6 +35,10 @@ type Builder struct {
 	ws *kernels.Workspace
 	id int // ids handed out so far; every op's hash includes its id
 
+	// Gradient scratch of fused blocks, used by one op at a time.
+	scratch32 []float32
+	scratch64 []float64
+
 	// InputGrads makes ops differentiate with respect to graph inputs that
 	// are not parameters (e.g. the image), which training never needs but
 	// gradient checks do.

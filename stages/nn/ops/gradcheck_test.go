@@ -364,3 +364,67 @@ func TestNoNodeMerging(t *testing.T) {
 		t.Fatal("identical layers were merged into one node")
 	}
 }
+
+func TestConvNormActGrad(t *testing.T) {
+	tests := []struct {
+		name        string
+		x, w        []int
+		stride, pad []int
+		bias        bool
+		inputGrad   bool
+	}{
+		{"3d k3 s1", []int{2, 3, 5, 6, 4}, []int{4, 3, 3, 3, 3}, []int{1, 1, 1}, []int{1, 1, 1}, true, true},
+		{"3d k133 s122 odd", []int{2, 2, 3, 7, 9}, []int{3, 2, 1, 3, 3}, []int{1, 2, 2}, []int{0, 1, 1}, true, true},
+		{"3d no input grad", []int{1, 2, 4, 5, 6}, []int{3, 2, 3, 3, 3}, []int{2, 2, 2}, []int{1, 1, 1}, true, false},
+		{"2d no bias group 289", []int{2, 2, 17, 17}, []int{3, 2, 3, 3}, []int{1, 1}, []int{1, 1}, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(17, 18))
+			g := G.NewGraph()
+			b := NewBuilder(g)
+			b.InputGrads = tc.inputGrad
+			x := input(g, rng, "x", tc.x...)
+			w := input(g, rng, "w", tc.w...)
+			gamma := input(g, rng, "gamma", tc.w[0])
+			beta := input(g, rng, "beta", tc.w[0])
+			wrt := []*G.Node{w, gamma, beta}
+			if tc.inputGrad {
+				wrt = append(wrt, x)
+			}
+			var bias *G.Node
+			if tc.bias {
+				bias = input(g, rng, "b", tc.w[0])
+				wrt = append(wrt, bias)
+			}
+			y, err := b.ConvNormAct("block", x, w, bias, gamma, beta, tc.stride, tc.pad, 1e-5, 0.01)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Two blocks in a row, so the shared gradient scratch is reused.
+			w2 := input(g, rng, "w2", tc.w[0], tc.w[0], tc.w[2], tc.w[3])
+			if len(tc.w) == 5 {
+				w2 = input(g, rng, "w2", tc.w[0], tc.w[0], 1, 1, 1)
+			}
+			g2 := input(g, rng, "gamma2", tc.w[0])
+			b2 := input(g, rng, "beta2", tc.w[0])
+			pad2 := make([]int, len(tc.pad))
+			if len(tc.w) == 4 {
+				pad2 = tc.pad
+			}
+			y2, err := b.ConvNormAct("block2", y, w2, nil, g2, b2, ones(len(tc.stride)), pad2, 1e-5, 0.01)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gradCheck(t, dot(t, rng, y2), append(wrt, w2, g2, b2)...)
+		})
+	}
+}
+
+func ones(n int) []int {
+	o := make([]int, n)
+	for i := range o {
+		o[i] = 1
+	}
+	return o
+}

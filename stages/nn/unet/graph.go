@@ -108,15 +108,9 @@ func (gr *graph) param(name string) *G.Node {
 	return gr.params[name]
 }
 
-// block adds conv -> instance norm -> LeakyReLU.
+// block adds conv -> instance norm -> LeakyReLU as one fused op.
 func (gr *graph) block(bl block, x *G.Node, a Arch) (*G.Node, error) {
 	c := bl.conv
-	h, err := gr.b.Conv(c.name, x, gr.param(c.name+".weight"), gr.bias(c), c.stride, c.pad)
-	if err != nil {
-		return nil, err
-	}
-	if h, err = gr.b.InstanceNorm(bl.name+".norm", h, gr.param(bl.name+".norm.weight"), gr.param(bl.name+".norm.bias"), a.NormEps); err != nil {
-		return nil, err
-	}
-	return gr.b.LeakyReLU(bl.name+".nonlin", h, a.NegativeSlope)
+	return gr.b.ConvNormAct(bl.name, x, gr.param(c.name+".weight"), gr.bias(c),
+		gr.param(bl.name+".norm.weight"), gr.param(bl.name+".norm.bias"), c.stride, c.pad, a.NormEps, a.NegativeSlope)
 }
