@@ -126,11 +126,10 @@ func train(ctx context.Context, log hclog.Logger, dir string, s Setup, o Options
 	}
 	defer lf.Close()
 	r := &run{log: log, logf: lf, dir: dir, s: s, o: o, hooks: h}
+	defer r.close()
 	if err := r.init(ctx); err != nil {
 		return err
 	}
-	defer r.net.Close()
-	defer r.pred.Close()
 	done, err := r.restore(resumed)
 	if err != nil {
 		return err
@@ -156,6 +155,16 @@ func train(ctx context.Context, log hclog.Logger, dir string, s Setup, o Options
 		return nil
 	}
 	return r.finalValidation(ctx)
+}
+
+// close releases the network graphs.
+func (r *run) close() {
+	if r.net != nil {
+		r.net.Close()
+	}
+	if r.pred != nil {
+		r.pred.Close()
+	}
 }
 
 // printf logs a line to the stage log and to training_log.txt.
@@ -196,7 +205,6 @@ func (r *run) init(ctx context.Context) error {
 		return err
 	}
 	if r.pred, err = r.model.NewPredictor(r.batch, cfg.PatchSize); err != nil {
-		r.net.Close()
 		return err
 	}
 	r.sgd = optim.NewSGD(optim.Momentum, optim.WeightDecay)
