@@ -101,6 +101,9 @@ func (e *Engine) Close() error {
 // HashStats reports the input hashing work done so far.
 func (e *Engine) HashStats() hashing.HashStats { return e.hasher.Stats() }
 
+// Layout returns the workspace layout.
+func (e *Engine) Layout() workspace.Layout { return e.layout }
+
 // hashInput hashes an input path once per Engine: inputs are hashed before
 // a run and must not be re-read for every stage that uses them.
 func (e *Engine) hashInput(ctx context.Context, path string) (*hashing.Manifest, error) {
