@@ -281,7 +281,15 @@ func (pr *Predictor) Predict(ctx context.Context, img *imageio.Image) ([]int16, 
 func (pr *Predictor) logits(ctx context.Context, data []float32, shape [4]int) ([]float32, error) {
 	var sum []float32
 	for _, n := range pr.nets {
-		l, err := infer.SlidingWindow(ctx, data, shape, pr.infer, n.Forward)
+		// Check for cancellation before every forward pass, not only per
+		// tile: a tile with mirroring runs up to 8 of them.
+		tile := func(x, dst []float32) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return n.Forward(x, dst)
+		}
+		l, err := infer.SlidingWindow(ctx, data, shape, pr.infer, tile)
 		if err != nil {
 			return nil, err
 		}

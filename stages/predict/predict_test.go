@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -388,5 +389,41 @@ func TestBadCheckpoint(t *testing.T) {
 				t.Errorf("%d files written despite the error", len(entries))
 			}
 		})
+	}
+}
+
+// cancellingNet cancels its context during the first forward pass.
+type cancellingNet struct {
+	thresholdNet
+	cancel context.CancelFunc
+	calls  int
+}
+
+func (n *cancellingNet) Forward(x, dst []float32) error {
+	n.calls++
+	n.cancel()
+	return n.thresholdNet.Forward(x, dst)
+}
+
+// TestCancel checks that a cancelled prediction stops at the next forward
+// pass, not at the end of the tile's mirrored passes.
+func TestCancel(t *testing.T) {
+	f := sharedFixture(t)
+	pr, _, err := newPredictor(f.plans, Options{Configuration: "3d_fullres", Mirroring: true, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	net := &cancellingNet{cancel: cancel}
+	pr.nets, pr.classes, pr.infer.Classes, pr.infer.MirrorAxes = []Net{net}, 2, 2, []int{0, 1, 2}
+	img, err := imageio.ReadImages([]string{filepath.Join(f.root, "imagesTs", "pr_002_0000.nii.gz")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := pr.Predict(ctx, img); !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if net.calls != 1 {
+		t.Errorf("%d forward passes after cancellation, want 1", net.calls)
 	}
 }
