@@ -105,7 +105,7 @@ func paramSchema(p stage.Param) map[string]any {
 		s = map[string]any{"type": "boolean"}
 	case stage.Path:
 		s = map[string]any{"type": "string"}
-	case stage.Paths, stage.Strings:
+	case stage.Paths, stage.Strings, stage.Env:
 		s = map[string]any{"oneOf": []any{str, map[string]any{"type": "array", "items": str}}}
 	case stage.Ints:
 		s = map[string]any{"type": "array", "items": map[string]any{"type": "integer"}}
@@ -114,7 +114,7 @@ func paramSchema(p stage.Param) map[string]any {
 	default:
 		s = map[string]any{}
 	}
-	if p.Kind != stage.String && p.Kind != stage.Path && p.Kind != stage.Paths && p.Kind != stage.Strings && p.Kind != stage.Any {
+	if p.Kind != stage.String && p.Kind != stage.Path && p.Kind != stage.Paths && p.Kind != stage.Strings && p.Kind != stage.Env && p.Kind != stage.Any {
 		// A ${params.X} reference is a string in the file even where the
 		// resolved value is a number or a mapping.
 		s = map[string]any{"anyOf": []any{s, map[string]any{"type": "string", "pattern": `^\$\{params\.[^}]+\}$`}}}

@@ -277,8 +277,8 @@ func (l *loader) resolveStage(s *Stage, d *stageDecl) {
 		}
 	}
 	for _, p := range s.Spec.Params {
-		if p.Name == "env" && p.Kind == stage.Strings && s.With != nil {
-			if env, err := s.With.Strings("env"); err == nil {
+		if p.Kind == stage.Env && s.With != nil {
+			if env, err := s.With.Strings(p.Name); err == nil {
 				s.Env = env
 			}
 		}
@@ -516,7 +516,7 @@ func (l *loader) checkKind(p stage.Param, v any, full bool) (any, error) {
 			return l.abs(s), nil
 		}
 		return s, nil
-	case stage.Paths, stage.Strings:
+	case stage.Paths, stage.Strings, stage.Env:
 		list, ok := v.([]any)
 		if s, isStr := v.(string); isStr {
 			list, ok = []any{s}, true

@@ -28,7 +28,7 @@ func (fakeStage) Spec() stage.Spec {
 		{Name: "ss", Kind: stage.Strings},
 		{Name: "is", Kind: stage.Ints},
 		{Name: "o", Kind: stage.Object},
-		{Name: "env", Kind: stage.Strings},
+		{Name: "env", Kind: stage.Env},
 		{Name: "req", Kind: stage.String, Required: true},
 	}}
 }

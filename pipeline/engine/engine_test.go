@@ -38,7 +38,7 @@ func (s *testStage) Spec() stage.Spec {
 		{Name: "text", Kind: stage.String},
 		{Name: "inputs", Kind: stage.Paths},
 		{Name: "deps", Kind: stage.Paths}, // hashed into the key, not read
-		{Name: "env", Kind: stage.Strings},
+		{Name: "env", Kind: stage.Env},
 	}}
 }
 

@@ -22,6 +22,7 @@ const (
 	Path    Kind = "path"
 	Paths   Kind = "paths"
 	Strings Kind = "strings"
+	Env     Kind = "env" // names of environment variables the stage reads; their values are part of the cache key
 	Ints    Kind = "ints"
 	Object  Kind = "object" // free-form mapping, hashed as canonical JSON
 	Any     Kind = "any"    // scalar, list or mapping; hashed as canonical JSON

@@ -62,7 +62,7 @@ func (*Stage) Spec() stage.Spec {
 			{Name: "argv", Kind: stage.Strings, Required: true, Doc: "command and arguments (no shell unless you call one)"},
 			{Name: "outputs", Kind: stage.Object, Required: true, Doc: "output name -> path inside $RUNNER_OUT"},
 			{Name: "inputs", Kind: stage.Paths, Doc: "files and folders whose content is part of the cache key"},
-			{Name: "env", Kind: stage.Strings, Doc: "environment variables passed to the command; their values are part of the cache key"},
+			{Name: "env", Kind: stage.Env, Doc: "environment variables passed to the command; their values are part of the cache key"},
 		},
 	}
 }
