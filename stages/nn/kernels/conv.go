@@ -99,6 +99,10 @@ func ConvForward[T Float](ws *Workspace, g ConvGeom, x, w, bias, y []T) {
 	if bias != nil {
 		mustLen("conv bias", bias, g.OutC)
 	}
+	if xs, ok := any(x).([]float32); ok && g.direct(ws) {
+		convDirect(ws, &g, xs, any(w).([]float32), any(bias).([]float32), any(y).([]float32))
+		return
+	}
 	out := g.Out()
 	p, pin := prod(out), prod(g.In)
 	kc := g.InC * prod(g.Kernel)

@@ -80,9 +80,12 @@ var convCases = []struct {
 	{"3d k3 s1 p2 (scatter path)", ConvGeom{N: 1, InC: 2, OutC: 3, In: [3]int{2, 3, 4}, Kernel: [3]int{3, 3, 3}, Stride: [3]int{1, 1, 1}, Pad: [3]int{2, 1, 2}}},
 	{"3d k3 s(2,1,1) p1", ConvGeom{N: 2, InC: 2, OutC: 3, In: [3]int{5, 4, 3}, Kernel: [3]int{3, 3, 3}, Stride: [3]int{2, 1, 1}, Pad: [3]int{1, 1, 1}}},
 	{"3d k155 narrow", ConvGeom{N: 1, InC: 2, OutC: 2, In: [3]int{2, 3, 1}, Kernel: [3]int{1, 5, 5}, Stride: [3]int{1, 1, 1}, Pad: [3]int{0, 2, 2}}},
+	{"3d k3 s1 p1 4→8", ConvGeom{N: 2, InC: 4, OutC: 8, In: [3]int{4, 5, 6}, Kernel: [3]int{3, 3, 3}, Stride: [3]int{1, 1, 1}, Pad: [3]int{1, 1, 1}}},
+	{"3d k133 s1 4→4", ConvGeom{N: 2, InC: 4, OutC: 4, In: [3]int{3, 5, 4}, Kernel: [3]int{1, 3, 3}, Stride: [3]int{1, 1, 1}, Pad: [3]int{0, 1, 1}}},
+	{"3d k3 s1 p2 3→4", ConvGeom{N: 1, InC: 3, OutC: 4, In: [3]int{2, 3, 4}, Kernel: [3]int{3, 3, 3}, Stride: [3]int{1, 1, 1}, Pad: [3]int{2, 1, 2}}},
 	{"3d k1 pointwise", ConvGeom{N: 2, InC: 5, OutC: 3, In: [3]int{2, 3, 4}, Kernel: [3]int{1, 1, 1}, Stride: [3]int{1, 1, 1}}},
 	{"3d k1 s2", ConvGeom{N: 1, InC: 2, OutC: 3, In: [3]int{3, 3, 5}, Kernel: [3]int{1, 1, 1}, Stride: [3]int{2, 2, 2}}},
-	{"2d k3 s1 p1", ConvGeom{N: 2, InC: 3, OutC: 2, In: [3]int{1, 6, 5}, Kernel: [3]int{1, 3, 3}, Stride: [3]int{1, 1, 1}, Pad: [3]int{0, 1, 1}}},
+	{"2d k3 s1 p1", ConvGeom{N: 2, InC: 3, OutC: 4, In: [3]int{1, 6, 5}, Kernel: [3]int{1, 3, 3}, Stride: [3]int{1, 1, 1}, Pad: [3]int{0, 1, 1}}},
 	{"2d k3 s2 p1", ConvGeom{N: 2, InC: 2, OutC: 3, In: [3]int{1, 7, 6}, Kernel: [3]int{1, 3, 3}, Stride: [3]int{1, 2, 2}, Pad: [3]int{0, 1, 1}}},
 }
 
@@ -114,7 +117,9 @@ func TestConvGradients(t *testing.T) {
 
 func TestConvMatchesNaive(t *testing.T) {
 	for _, tc := range convCases {
-		for _, budget := range []int{0, 50} { // default, and many small chunks
+		// Default, many small column chunks, and the direct path wherever it
+		// applies.
+		for _, ws := range []Workspace{{}, {colBudget: 50}, {maxWaste: 1e9}} {
 			t.Run(tc.name, func(t *testing.T) {
 				g := tc.g
 				x, w, b := randSlice(1, g.InLen()), randSlice(2, g.WeightLen()), randSlice(3, g.OutC)
@@ -122,7 +127,6 @@ func TestConvMatchesNaive(t *testing.T) {
 				wantY := naiveConv(g, x, w, b)
 				wantDx, wantDw, wantDb := naiveConvBackward(g, x, w, dy)
 
-				ws := Workspace{colBudget: budget}
 				y := make([]float32, g.OutLen())
 				dx := make([]float32, g.InLen())
 				dw := make([]float32, g.WeightLen())
@@ -145,8 +149,8 @@ func TestConvMatchesNaive(t *testing.T) {
 }
 
 // TestConvDeterministic runs geometries large enough for the parallel paths
-// (vol2col, col2vol and split GEMMs) with 1 and 4 goroutines and wants the
-// same bits.
+// (vol2col, col2vol, split GEMMs and the direct path) with 1 and 4
+// goroutines and wants the same bits.
 func TestConvDeterministic(t *testing.T) {
 	geoms := []ConvGeom{
 		{N: 2, InC: 8, OutC: 16, In: [3]int{6, 8, 9}, Kernel: [3]int{3, 3, 3}, Stride: [3]int{1, 1, 1}, Pad: [3]int{1, 1, 1}},
@@ -154,22 +158,24 @@ func TestConvDeterministic(t *testing.T) {
 	}
 	for _, g := range geoms {
 		x, w, dy := to32(randSlice(1, g.InLen())), to32(randSlice(2, g.WeightLen())), to32(randSlice(3, g.OutLen()))
-		run := func(procs int) (y, dx, dw, db []float32) {
+		run := func(procs int, maxWaste float64) (y, dx, dw, db []float32) {
 			y, dx, dw, db = make([]float32, g.OutLen()), make([]float32, g.InLen()), make([]float32, g.WeightLen()), make([]float32, g.OutC)
 			withProcs(procs, func() {
-				var ws Workspace
+				ws := Workspace{maxWaste: maxWaste}
 				ConvForward(&ws, g, x, w, nil, y)
 				ConvBackwardData(&ws, g, dy, w, dx)
 				ConvBackwardFilter(&ws, g, x, dy, dw, db)
 			})
 			return
 		}
-		y1, dx1, dw1, db1 := run(1)
-		y4, dx4, dw4, db4 := run(4)
-		checkSame(t, "y", y1, y4)
-		checkSame(t, "dx", dx1, dx4)
-		checkSame(t, "dw", dw1, dw4)
-		checkSame(t, "db", db1, db4)
+		for _, maxWaste := range []float64{0, 1e9} {
+			y1, dx1, dw1, db1 := run(1, maxWaste)
+			y4, dx4, dw4, db4 := run(4, maxWaste)
+			checkSame(t, "y", y1, y4)
+			checkSame(t, "dx", dx1, dx4)
+			checkSame(t, "dw", dw1, dw4)
+			checkSame(t, "db", db1, db4)
+		}
 	}
 }
 

@@ -18,6 +18,10 @@
 //     naming the argument (as gonum's BLAS does). Geometries have a Validate
 //     method to check user-derived shapes up front.
 //
+// Convolutions are vol2col + GEMM, except float32 stride-1 ones on amd64 CPUs
+// with AVX2 and FMA, which run a direct kernel in assembly over a zero-padded
+// copy of the input (direct.go); other CPUs keep the GEMM path.
+//
 // The package does not import gorgonia; GEMMs go through stages/nn/blas.
 package kernels
 

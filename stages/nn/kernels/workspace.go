@@ -7,16 +7,22 @@ import "fmt"
 // *Workspace makes each call allocate its own scratch. A Workspace must not
 // be used by two kernel calls at the same time.
 type Workspace struct {
-	f32 [numSlots][]float32
-	f64 [numSlots][]float64
+	f32  [numSlots][]float32
+	f64  [numSlots][]float64
+	ints []int
 	// colBudget overrides the column-matrix chunk size (elements) when > 0.
 	colBudget int
+	// maxWaste overrides directMaxWaste when > 0.
+	maxWaste float64
 }
 
 // Scratch slots: a kernel may hold one buffer of each slot at a time.
 const (
 	slotCol    = iota // column matrices
 	slotWeight        // rearranged weights
+	slotPad           // zero-padded input of a direct convolution
+	slotGrid          // grid output of a direct convolution
+	slotPack          // weights regrouped for the direct convolution tile
 	numSlots
 )
 
@@ -39,6 +45,17 @@ func scratch[T Float](ws *Workspace, slot, n int) []T {
 		}
 		return any(ws.f64[slot][:n]).([]T)
 	}
+}
+
+// intScratch returns n ints of scratch memory with undefined contents.
+func intScratch(ws *Workspace, n int) []int {
+	if ws == nil {
+		return make([]int, n)
+	}
+	if cap(ws.ints) < n {
+		ws.ints = make([]int, n)
+	}
+	return ws.ints[:n]
 }
 
 // mustLen panics when len(s) != want, naming the argument.

@@ -1,0 +1,170 @@
+package kernels
+
+// Direct convolution. A stride-1 float32 convolution on a CPU with the tile
+// kernel (AVX2/FMA) skips the column matrix: the input is copied once into a
+// zero-padded grid, and in that grid, flattened, output position o meets
+// kernel tap (kz, ky, kx) of channel ci at input position
+// ci·chanStride + o + kz·plane + ky·rowLen + kx. The convolution is then a
+// product whose column-matrix rows are shifted views of the padded input,
+// which the tile kernel reads in place. Outputs are computed for every grid
+// position up to the last real one (those falling in the padding are
+// discarded) and copied out with the bias. Every output element is one FMA
+// chain over (ci, tap) in order, whatever the number of goroutines.
+
+// tileRows and tileCols are the output channels and grid positions of one
+// convTile4x24 call.
+const tileRows, tileCols = 4, 24
+
+// tilesPerBlock is how many neighbouring tiles run for every group of output
+// channels before moving on, so their input stays in cache.
+const tilesPerBlock = 4
+
+// chunkTaps is about how many column-matrix rows (input channel × kernel
+// tap) one tile call sums before the next group of output channels runs, so
+// that the input rows they read stay in L1.
+const chunkTaps = 128
+
+// directMaxWaste is the largest ratio of computed grid positions to real
+// outputs for which the direct path is used; small volumes are mostly
+// padding, and vol2col + GEMM wins there.
+const directMaxWaste = 1.6
+
+// gridLayout is the zero-padded grid of a direct convolution.
+type gridLayout struct {
+	rowLen, plane, vol int // strides of the padded grid: row, depth slice, sample
+	span               int // grid positions computed (a multiple of tileCols)
+	chanStride         int // elements per channel of the padded input
+}
+
+func (g *ConvGeom) grid() gridLayout {
+	out := g.Out()
+	var l gridLayout
+	l.rowLen = g.In[2] + 2*g.Pad[2]
+	l.plane = (g.In[1] + 2*g.Pad[1]) * l.rowLen
+	l.vol = (g.In[0] + 2*g.Pad[0]) * l.plane
+	last := (g.N-1)*l.vol + (out[0]-1)*l.plane + (out[1]-1)*l.rowLen + out[2]
+	l.span = roundUp(last, tileCols)
+	// The tiles past the last output read up to span + reach; round to whole
+	// cache lines, and to an odd number of them so that channels do not all
+	// map to the same cache sets.
+	reach := (g.Kernel[0]-1)*l.plane + (g.Kernel[1]-1)*l.rowLen + g.Kernel[2] - 1
+	s := roundUp(max(g.N*l.vol, l.span+reach), 16)
+	if s/16%2 == 0 {
+		s += 16
+	}
+	l.chanStride = s
+	return l
+}
+
+func roundUp(a, b int) int { return (a + b - 1) / b * b }
+
+// direct reports whether ConvForward of float32 data takes the direct path.
+func (g *ConvGeom) direct(ws *Workspace) bool {
+	if !haveDirect || g.OutC%tileRows != 0 || g.Stride != [3]int{1, 1, 1} || g.pointwise() {
+		return false
+	}
+	waste := directMaxWaste
+	if ws != nil && ws.maxWaste > 0 {
+		waste = ws.maxWaste
+	}
+	l := g.grid()
+	return float64(l.span) <= waste*float64(g.N*prod(g.Out()))
+}
+
+// convDirect is ConvForward's direct path (g.direct() must hold).
+func convDirect(ws *Workspace, g *ConvGeom, x, w, bias, y []float32) {
+	l := g.grid()
+	k := prod(g.Kernel)
+	kc := g.InC * k
+	xp := scratch[float32](ws, slotPad, g.InC*l.chanStride)
+	padInput(g, &l, x, xp)
+
+	// Byte offsets of the column-matrix rows, in weight order (ci, kz, ky, kx).
+	offs := intScratch(ws, kc)
+	kh, kw := g.Kernel[1], g.Kernel[2]
+	for ci := range g.InC {
+		for t := range k {
+			kz, ky, kx := t/(kh*kw), t/kw%kh, t%kw
+			offs[ci*k+t] = 4 * (ci*l.chanStride + kz*l.plane + ky*l.rowLen + kx)
+		}
+	}
+	// Weights regrouped by tiles of output channels: wp[ct][i][r] = w[4ct+r][i].
+	wp := scratch[float32](ws, slotPack, g.OutC*kc)
+	for co := range g.OutC {
+		ct, r := co/tileRows, co%tileRows
+		for i, v := range w[co*kc : (co+1)*kc] {
+			wp[(ct*kc+i)*tileRows+r] = v
+		}
+	}
+
+	yg := scratch[float32](ws, slotGrid, g.OutC*l.span)
+	chunk := max(1, chunkTaps/k) * k // whole input channels
+	parallelFor(l.span/tileCols, tilesPerBlock, func(lo, hi int) {
+		for b := lo; b < hi; b += tilesPerBlock {
+			e := min(b+tilesPerBlock, hi)
+			for i0 := 0; i0 < kc; i0 += chunk {
+				n := min(chunk, kc-i0)
+				for ct := range g.OutC / tileRows {
+					for t := b; t < e; t++ {
+						convTile4x24(&xp[t*tileCols], &offs[i0], n, &wp[(ct*kc+i0)*tileRows],
+							&yg[ct*tileRows*l.span+t*tileCols], l.span, i0 > 0)
+					}
+				}
+			}
+		}
+	})
+	unpadOutput(g, &l, yg, bias, y)
+}
+
+// padInput writes x (N, InC, D, H, W) into the zero-padded grid xp, laid out
+// (InC, chanStride) with the samples one after another in each channel.
+func padInput(g *ConvGeom, l *gridLayout, x, xp []float32) {
+	d, h, w := g.In[0], g.In[1], g.In[2]
+	pin := d * h * w
+	parallelFor(g.InC, 1, func(lo, hi int) {
+		for ci := lo; ci < hi; ci++ {
+			dst := xp[ci*l.chanStride : (ci+1)*l.chanStride]
+			clear(dst)
+			for n := range g.N {
+				src := x[(n*g.InC+ci)*pin : (n*g.InC+ci+1)*pin]
+				base := n*l.vol + g.Pad[0]*l.plane + g.Pad[1]*l.rowLen + g.Pad[2]
+				for z := range d {
+					for yy := range h {
+						copy(dst[base+z*l.plane+yy*l.rowLen:][:w], src[(z*h+yy)*w:][:w])
+					}
+				}
+			}
+		}
+	})
+}
+
+// unpadOutput copies the real outputs out of the grid result yg (OutC, span)
+// into y (N, OutC, D, H, W), adding bias (nil for none).
+func unpadOutput(g *ConvGeom, l *gridLayout, yg, bias, y []float32) {
+	out := g.Out()
+	p := prod(out)
+	parallelFor(g.N*g.OutC, max(1, 1<<14/p), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			n, co := i/g.OutC, i%g.OutC
+			src := yg[co*l.span+n*l.vol:]
+			dst := y[i*p : (i+1)*p]
+			var b float32
+			if bias != nil {
+				b = bias[co]
+			}
+			for z := range out[0] {
+				for yy := range out[1] {
+					s := src[z*l.plane+yy*l.rowLen:][:out[2]]
+					d := dst[(z*out[1]+yy)*out[2]:][:out[2]]
+					if bias == nil {
+						copy(d, s)
+						continue
+					}
+					for j, v := range s {
+						d[j] = v + b
+					}
+				}
+			}
+		}
+	})
+}
