@@ -214,6 +214,13 @@ func ConvBackwardFilter[T Float](ws *Workspace, g ConvGeom, x, dy, dw, dbias []T
 	if dbias != nil {
 		mustLen("conv bias gradient", dbias, g.OutC)
 	}
+	if xs, ok := any(x).([]float32); ok && g.direct(ws) {
+		convDirectFilter(ws, &g, xs, any(dy).([]float32), any(dw).([]float32))
+		if dbias != nil {
+			channelSums(dy, g.N, g.OutC, prod(g.Out()), dbias)
+		}
+		return
+	}
 	out := g.Out()
 	p, pin := prod(out), prod(g.In)
 	kc := g.InC * prod(g.Kernel)

@@ -168,3 +168,87 @@ func unpadOutput(g *ConvGeom, l *gridLayout, yg, bias, y []float32) {
 		}
 	})
 }
+
+// filterBlock is how many grid positions one filterTile4x3 call sums, so
+// that the rows it reads stay in L1 while the tap triples of a work item
+// run over them.
+const filterBlock = 512
+
+// filterChans is how many input channels one weight-gradient work item
+// covers: its lane accumulators (taps × 4 × 8 floats) stay in L1.
+const filterChans = 4
+
+// convDirectFilter is ConvBackwardFilter's direct path for dw (g.direct()
+// must hold): dw[co][i] = Σ_o dy[co][o] · xpad[offs[i] + o] over the grid,
+// where dy is zero at the grid positions that are not outputs. Work items
+// are (4 output channels, filterChans input channels); each sums its
+// positions in eight lanes in order and then adds the lanes in a fixed tree.
+func convDirectFilter(ws *Workspace, g *ConvGeom, x, dy, dw []float32) {
+	l := g.grid()
+	k := prod(g.Kernel)
+	kc := g.InC * k
+	xp := scratch[float32](ws, slotPad, g.InC*l.chanStride)
+	padInput(g, &l, x, xp)
+	dyg := scratch[float32](ws, slotGrid, g.OutC*l.span)
+	gridOutputGrad(g, &l, dy, dyg)
+
+	// Byte offsets of each group's taps, padded to whole triples with
+	// offset 0 (valid memory; those sums are dropped).
+	groups := ceilDiv(g.InC, filterChans)
+	triples := ceilDiv(filterChans*k, 3)
+	offs := intScratch(ws, groups*triples*3)
+	kh, kw := g.Kernel[1], g.Kernel[2]
+	for gi := range groups {
+		o := offs[gi*triples*3 : (gi+1)*triples*3]
+		clear(o)
+		for s := 0; s < len(o) && gi*filterChans*k+s < kc; s++ {
+			ci, t := gi*filterChans+s/k, s%k
+			kz, ky, kx := t/(kh*kw), t/kw%kh, t%kw
+			o[s] = 4 * (ci*l.chanStride + kz*l.plane + ky*l.rowLen + kx)
+		}
+	}
+	const tileAcc = tileRows * 3 * 8 // lane accumulators of one tile
+	parallelFor(g.OutC/tileRows*groups, 1, func(lo, hi int) {
+		acc := make([]float32, triples*tileAcc)
+		for it := lo; it < hi; it++ {
+			ct, gi := it/groups, it%groups
+			clear(acc)
+			o := offs[gi*triples*3:]
+			rows := dyg[ct*tileRows*l.span:]
+			for p0 := 0; p0 < l.span; p0 += filterBlock {
+				n := min(filterBlock, l.span-p0) / 8
+				for j := range triples {
+					filterTile4x3(&rows[p0], l.span, &xp[p0], &o[3*j], n, &acc[j*tileAcc])
+				}
+			}
+			for s := range min(filterChans*k, kc-gi*filterChans*k) {
+				j, jj := s/3, s%3
+				for r := range tileRows {
+					a := acc[j*tileAcc+(3*r+jj)*8:][:8]
+					dw[(ct*tileRows+r)*kc+gi*filterChans*k+s] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+				}
+			}
+		}
+	})
+}
+
+// gridOutputGrad writes dy (N, OutC, D, H, W) into the grid layout dyg
+// (OutC, span), zero at the grid positions that are not outputs.
+func gridOutputGrad(g *ConvGeom, l *gridLayout, dy, dyg []float32) {
+	out := g.Out()
+	p := prod(out)
+	parallelFor(g.OutC, 1, func(lo, hi int) {
+		for co := lo; co < hi; co++ {
+			dst := dyg[co*l.span : (co+1)*l.span]
+			clear(dst)
+			for n := range g.N {
+				src := dy[(n*g.OutC+co)*p : (n*g.OutC+co+1)*p]
+				for z := range out[0] {
+					for yy := range out[1] {
+						copy(dst[n*l.vol+z*l.plane+yy*l.rowLen:][:out[2]], src[(z*out[1]+yy)*out[2]:][:out[2]])
+					}
+				}
+			}
+		}
+	})
+}

@@ -99,3 +99,82 @@ store:
 	VMOVUPS Y11, 64(DX)
 	VZEROUPPER
 	RET
+
+// func filterTile4x3(dy *float32, dystride int, x *float32, offs *int, n int, acc *float32)
+//
+// For r < 4, j < 3 and lanes l < 8: acc[(3r+j)*8+l] += Σ_{p<n}
+// dy[r*dystride + 8p+l] · x[offs[j]/4 + 8p+l] (dystride in elements, offs in
+// bytes): lane-wise partial sums of a weight-gradient tile, each lane one
+// FMA chain over p in order.
+TEXT ·filterTile4x3(SB), NOSPLIT, $0-48
+	MOVQ dy+0(FP), SI
+	MOVQ dystride+8(FP), R8
+	SHLQ $2, R8
+	MOVQ x+16(FP), DI
+	MOVQ offs+24(FP), BX
+	MOVQ n+32(FP), CX
+	MOVQ acc+40(FP), DX
+	MOVQ (BX), R10
+	MOVQ 8(BX), R11
+	MOVQ 16(BX), R12
+	ADDQ DI, R10
+	ADDQ DI, R11
+	ADDQ DI, R12
+	LEAQ (SI)(R8*1), R13 // dy rows 0..3: SI, R13, R9, BX
+	LEAQ (SI)(R8*2), R9
+	LEAQ (R9)(R8*1), BX
+	VMOVUPS (DX), Y0
+	VMOVUPS 32(DX), Y1
+	VMOVUPS 64(DX), Y2
+	VMOVUPS 96(DX), Y3
+	VMOVUPS 128(DX), Y4
+	VMOVUPS 160(DX), Y5
+	VMOVUPS 192(DX), Y6
+	VMOVUPS 224(DX), Y7
+	VMOVUPS 256(DX), Y8
+	VMOVUPS 288(DX), Y9
+	VMOVUPS 320(DX), Y10
+	VMOVUPS 352(DX), Y11
+	XORQ    AX, AX
+	TESTQ   CX, CX
+	JEQ     done
+
+floop:
+	VMOVUPS     (R10)(AX*1), Y12
+	VMOVUPS     (R11)(AX*1), Y13
+	VMOVUPS     (R12)(AX*1), Y14
+	VMOVUPS     (SI)(AX*1), Y15
+	VFMADD231PS Y12, Y15, Y0
+	VFMADD231PS Y13, Y15, Y1
+	VFMADD231PS Y14, Y15, Y2
+	VMOVUPS     (R13)(AX*1), Y15
+	VFMADD231PS Y12, Y15, Y3
+	VFMADD231PS Y13, Y15, Y4
+	VFMADD231PS Y14, Y15, Y5
+	VMOVUPS     (R9)(AX*1), Y15
+	VFMADD231PS Y12, Y15, Y6
+	VFMADD231PS Y13, Y15, Y7
+	VFMADD231PS Y14, Y15, Y8
+	VMOVUPS     (BX)(AX*1), Y15
+	VFMADD231PS Y12, Y15, Y9
+	VFMADD231PS Y13, Y15, Y10
+	VFMADD231PS Y14, Y15, Y11
+	ADDQ        $32, AX
+	DECQ        CX
+	JNZ         floop
+
+done:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, 64(DX)
+	VMOVUPS Y3, 96(DX)
+	VMOVUPS Y4, 128(DX)
+	VMOVUPS Y5, 160(DX)
+	VMOVUPS Y6, 192(DX)
+	VMOVUPS Y7, 224(DX)
+	VMOVUPS Y8, 256(DX)
+	VMOVUPS Y9, 288(DX)
+	VMOVUPS Y10, 320(DX)
+	VMOVUPS Y11, 352(DX)
+	VZEROUPPER
+	RET
