@@ -301,10 +301,9 @@ func (pr *Predictor) logits(ctx context.Context, data []float32, shape [4]int) (
 			sum[i] += v
 		}
 	}
-	if len(pr.nets) > 1 {
-		inv := 1 / float32(len(pr.nets))
+	if n := float32(len(pr.nets)); n > 1 {
 		for i := range sum {
-			sum[i] *= inv
+			sum[i] /= n
 		}
 	}
 	return sum, nil

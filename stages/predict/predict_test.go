@@ -427,3 +427,53 @@ func TestCancel(t *testing.T) {
 		t.Errorf("%d forward passes after cancellation, want 1", net.calls)
 	}
 }
+
+// scaledNet's class-1 logit is the normalised intensity times factor.
+type scaledNet struct{ factor float32 }
+
+func (n scaledNet) Forward(x, dst []float32) error {
+	clear(dst[:len(x)])
+	for i, v := range x {
+		dst[len(x)+i] = v * n.factor
+	}
+	return nil
+}
+
+func (scaledNet) Close() error { return nil }
+
+// TestEnsembleAverages checks that an ensemble averages logits: class-1
+// logits x and -3x average to -x, which selects the darker voxels.
+func TestEnsembleAverages(t *testing.T) {
+	f := sharedFixture(t)
+	pr, _, err := newPredictor(f.plans, Options{Configuration: "3d_fullres", Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.nets, pr.classes, pr.infer.Classes = []Net{scaledNet{1}, scaledNet{-3}}, 2, 2
+	img, err := imageio.ReadImages([]string{filepath.Join(f.root, "imagesTs", "pr_003_0000.nii.gz")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg, _, err := pr.Predict(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := f.plans.ForegroundIntensityProperties()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, hi := float32(ip[0].Percentile00_5), float32(ip[0].Percentile99_5)
+	wrong := 0
+	for i, v := range img.Data {
+		want := int16(0)
+		if float64(min(max(v, lo), hi)) < ip[0].Mean {
+			want = 1
+		}
+		if seg[i] != want {
+			wrong++
+		}
+	}
+	if wrong != 0 {
+		t.Errorf("%d of %d voxels differ from the averaged ensemble's threshold", wrong, len(seg))
+	}
+}
