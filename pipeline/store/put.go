@@ -131,16 +131,19 @@ func (s *Store) putEntry(root string, e hashing.Entry) error {
 	if exec {
 		mode = blobExecMode
 	}
-	dst := s.blobPath(e.Digest, exec)
-	if exists(dst) {
-		return nil
-	}
+	// The file is checked even when its blob is already stored (another
+	// entry or tree with the same content), so a tree changed since hashing
+	// is refused whatever order the entries are stored in.
 	fi, err := os.Lstat(src)
 	if err != nil {
 		return fmt.Errorf("put: %w", err)
 	}
 	if !fi.Mode().IsRegular() || fi.Size() != e.Size {
 		return fmt.Errorf("put %s: file changed since it was hashed", src)
+	}
+	dst := s.blobPath(e.Digest, exec)
+	if exists(dst) {
+		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("put: %w", err)
