@@ -124,3 +124,43 @@ func BenchmarkLeakyReLUForwardBackward(b *testing.B) {
 	b.SetBytes(int64(len(x)) * 4)
 	reportCPU(b, cpu0)
 }
+
+// BenchmarkConvStep runs forward, backward-data and backward-filter of the
+// 3x3x3 convolutions of the SynthMR 3d_fullres U-Net at the issue's
+// benchmark size (batch 2, patch 32x40x40), one sub-benchmark per shape.
+func BenchmarkConvStep(b *testing.B) {
+	conv := func(c, oc int, in [3]int, s [3]int) ConvGeom {
+		return ConvGeom{N: 2, InC: c, OutC: oc, In: in, Kernel: [3]int{3, 3, 3}, Stride: s, Pad: [3]int{1, 1, 1}}
+	}
+	one, two := [3]int{1, 1, 1}, [3]int{2, 2, 2}
+	cases := []struct {
+		name string
+		g    ConvGeom
+	}{
+		{"s0_2to32", conv(2, 32, [3]int{32, 40, 40}, one)},
+		{"s0_32to32", conv(32, 32, [3]int{32, 40, 40}, one)},
+		{"s0_64to32", conv(64, 32, [3]int{32, 40, 40}, one)},
+		{"s1_32to64_stride2", conv(32, 64, [3]int{32, 40, 40}, two)},
+		{"s1_64to64", conv(64, 64, [3]int{16, 20, 20}, one)},
+		{"s2_64to128_stride2", conv(64, 128, [3]int{16, 20, 20}, two)},
+		{"s2_128to128", conv(128, 128, [3]int{8, 10, 10}, one)},
+		{"s3_128to256_stride122", conv(128, 256, [3]int{8, 10, 10}, [3]int{1, 2, 2})},
+		{"s3_256to256", conv(256, 256, [3]int{8, 5, 5}, one)},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			g := tc.g
+			x, w := to32(randSlice(1, g.InLen())), to32(randSlice(2, g.WeightLen()))
+			y, dx := make([]float32, g.OutLen()), make([]float32, g.InLen())
+			dw, db := make([]float32, g.WeightLen()), make([]float32, g.OutC)
+			var ws Workspace
+			cpu0 := cpuTime()
+			for b.Loop() {
+				ConvForward(&ws, g, x, w, db, y)
+				ConvBackwardData(&ws, g, y, w, dx)
+				ConvBackwardFilter(&ws, g, x, y, dw, db)
+			}
+			reportGFLOPs(b, 3*g.FLOPs(), cpu0)
+		})
+	}
+}

@@ -99,7 +99,7 @@ func ConvForward[T Float](ws *Workspace, g ConvGeom, x, w, bias, y []T) {
 	if bias != nil {
 		mustLen("conv bias", bias, g.OutC)
 	}
-	if xs, ok := any(x).([]float32); ok && g.direct(ws) {
+	if xs, ok := any(x).([]float32); ok && g.direct(ws, directMaxWaste) {
 		convDirect(ws, &g, xs, any(w).([]float32), any(bias).([]float32), any(y).([]float32))
 		return
 	}
@@ -214,7 +214,7 @@ func ConvBackwardFilter[T Float](ws *Workspace, g ConvGeom, x, dy, dw, dbias []T
 	if dbias != nil {
 		mustLen("conv bias gradient", dbias, g.OutC)
 	}
-	if xs, ok := any(x).([]float32); ok && g.direct(ws) {
+	if xs, ok := any(x).([]float32); ok && g.direct(ws, filterMaxWaste) {
 		convDirectFilter(ws, &g, xs, any(dy).([]float32), any(dw).([]float32))
 		if dbias != nil {
 			channelSums(dy, g.N, g.OutC, prod(g.Out()), dbias)

@@ -24,10 +24,16 @@ const tilesPerBlock = 4
 // that the input rows they read stay in L1.
 const chunkTaps = 128
 
-// directMaxWaste is the largest ratio of computed grid positions to real
-// outputs for which the direct path is used; small volumes are mostly
-// padding, and vol2col + GEMM wins there.
-const directMaxWaste = 1.6
+// directMaxWaste and filterMaxWaste are the largest ratios of computed grid
+// positions to real outputs for which the forward (and backward-data) and
+// the weight-gradient passes take the direct path: small volumes are mostly
+// padding, and vol2col + GEMM wins there (measured on the SynthMR U-Net's
+// shapes: at 8×10×10, ratio 1.6, the direct weight gradient is still ahead
+// and the direct forward behind; at 8×5×5, ratio 2.2, both are behind).
+const (
+	directMaxWaste = 1.5
+	filterMaxWaste = 1.8
+)
 
 // gridLayout is the zero-padded grid of a direct convolution.
 type gridLayout struct {
@@ -58,12 +64,12 @@ func (g *ConvGeom) grid() gridLayout {
 
 func roundUp(a, b int) int { return (a + b - 1) / b * b }
 
-// direct reports whether ConvForward of float32 data takes the direct path.
-func (g *ConvGeom) direct(ws *Workspace) bool {
+// direct reports whether a pass over float32 data takes the direct path
+// when its limit on computed grid positions per output is waste.
+func (g *ConvGeom) direct(ws *Workspace, waste float64) bool {
 	if !haveDirect || g.OutC%tileRows != 0 || g.Stride != [3]int{1, 1, 1} || g.pointwise() {
 		return false
 	}
-	waste := directMaxWaste
 	if ws != nil && ws.maxWaste > 0 {
 		waste = ws.maxWaste
 	}
@@ -71,7 +77,7 @@ func (g *ConvGeom) direct(ws *Workspace) bool {
 	return float64(l.span) <= waste*float64(g.N*prod(g.Out()))
 }
 
-// convDirect is ConvForward's direct path (g.direct() must hold).
+// convDirect is ConvForward's direct path (g.direct must hold).
 func convDirect(ws *Workspace, g *ConvGeom, x, w, bias, y []float32) {
 	l := g.grid()
 	k := prod(g.Kernel)
@@ -178,7 +184,7 @@ const filterBlock = 512
 // covers: its lane accumulators (taps × 4 × 8 floats) stay in L1.
 const filterChans = 4
 
-// convDirectFilter is ConvBackwardFilter's direct path for dw (g.direct()
+// convDirectFilter is ConvBackwardFilter's direct path for dw (g.direct
 // must hold): dw[co][i] = Σ_o dy[co][o] · xpad[offs[i] + o] over the grid,
 // where dy is zero at the grid positions that are not outputs. Work items
 // are (4 output channels, filterChans input channels); each sums its

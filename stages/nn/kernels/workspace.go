@@ -12,7 +12,7 @@ type Workspace struct {
 	ints []int
 	// colBudget overrides the column-matrix chunk size (elements) when > 0.
 	colBudget int
-	// maxWaste overrides directMaxWaste when > 0.
+	// maxWaste overrides directMaxWaste and filterMaxWaste when > 0.
 	maxWaste float64
 }
 
