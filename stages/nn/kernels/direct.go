@@ -1,5 +1,7 @@
 package kernels
 
+import "github.com/nnrunner/nnrunner/stages/nn/blas"
+
 // Direct convolution. A stride-1 float32 convolution on a CPU with the tile
 // kernel (AVX2/FMA) skips the column matrix: the input is copied once into a
 // zero-padded grid, and in that grid, flattened, output position o meets
@@ -26,10 +28,12 @@ const chunkTaps = 128
 
 // directMaxWaste and filterMaxWaste are the largest ratios of computed grid
 // positions to real outputs for which the forward (and backward-data) and
-// the weight-gradient passes take the direct path: small volumes are mostly
-// padding, and vol2col + GEMM wins there (measured on the SynthMR U-Net's
-// shapes: at 8×10×10, ratio 1.6, the direct weight gradient is still ahead
-// and the direct forward behind; at 8×5×5, ratio 2.2, both are behind).
+// the weight-gradient passes take the direct path when GEMMs run on
+// OpenBLAS: small volumes are mostly padding, and vol2col + OpenBLAS wins
+// there (measured on the SynthMR U-Net's shapes: at 8×10×10, ratio 1.6, the
+// direct weight gradient is still ahead and the direct forward behind; at
+// 8×5×5, ratio 2.2, both are behind). The pure-Go GEMM is over ten times
+// slower than the tile, so with it every eligible convolution goes direct.
 const (
 	directMaxWaste = 1.5
 	filterMaxWaste = 1.8
@@ -70,8 +74,11 @@ func (g *ConvGeom) direct(ws *Workspace, waste float64) bool {
 	if !haveDirect || g.OutC%tileRows != 0 || g.Stride != [3]int{1, 1, 1} || g.pointwise() {
 		return false
 	}
-	if ws != nil && ws.maxWaste > 0 {
+	switch {
+	case ws != nil && ws.maxWaste > 0:
 		waste = ws.maxWaste
+	case blas.Name() != "openblas":
+		return true
 	}
 	l := g.grid()
 	return float64(l.span) <= waste*float64(g.N*prod(g.Out()))
