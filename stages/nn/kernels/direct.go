@@ -2,16 +2,23 @@ package kernels
 
 import "github.com/nnrunner/nnrunner/stages/nn/blas"
 
-// Direct convolution. A stride-1 float32 convolution on a CPU with the tile
-// kernel (AVX2/FMA) skips the column matrix: the input is copied once into a
+// Direct convolution. A float32 convolution on a CPU with the tile kernels
+// (AVX2/FMA) can skip the column matrix: the input is copied once into a
 // zero-padded grid, and in that grid, flattened, output position o meets
 // kernel tap (kz, ky, kx) of channel ci at input position
 // ci·chanStride + o + kz·plane + ky·rowLen + kx. The convolution is then a
 // product whose column-matrix rows are shifted views of the padded input,
-// which the tile kernel reads in place. Outputs are computed for every grid
+// which the tile kernels read in place. Outputs are computed for every grid
 // position up to the last real one (those falling in the padding are
 // discarded) and copied out with the bias. Every output element is one FMA
 // chain over (ci, tap) in order, whatever the number of goroutines.
+//
+// A strided convolution uses a polyphase grid: the padded input is split
+// into stride-product phases, phase (a, b, c) holding the padded elements
+// at (sd·z+a, sh·y+b, sw·x+c), all phases with the same sub-grid strides.
+// Output (od, oy, ox) then meets tap (kz, ky, kx) in phase
+// (kz mod sd, ky mod sh, kx mod sw) at sub-grid position
+// (od + kz/sd, oy + ky/sh, ox + kx/sw): again a fixed offset per tap.
 
 // tileRows and tileCols are the output channels and grid positions of one
 // convTile4x24 call.
@@ -39,9 +46,10 @@ const (
 	filterMaxWaste = 1.8
 )
 
-// gridLayout is the zero-padded grid of a direct convolution.
+// gridLayout is the zero-padded (polyphase) grid of a direct convolution.
 type gridLayout struct {
-	rowLen, plane, vol int // strides of the padded grid: row, depth slice, sample
+	rowLen, plane, vol int // strides of the padded (sub-)grid: row, depth slice, sample
+	phase              int // elements per phase of one channel: N·vol
 	span               int // grid positions computed (a multiple of tileCols)
 	chanStride         int // elements per channel of the padded input
 }
@@ -49,16 +57,21 @@ type gridLayout struct {
 func (g *ConvGeom) grid() gridLayout {
 	out := g.Out()
 	var l gridLayout
-	l.rowLen = g.In[2] + 2*g.Pad[2]
-	l.plane = (g.In[1] + 2*g.Pad[1]) * l.rowLen
-	l.vol = (g.In[0] + 2*g.Pad[0]) * l.plane
+	var sub [3]int // sub-grid size per axis
+	for a := range 3 {
+		sub[a] = ceilDiv(g.In[a]+2*g.Pad[a], g.Stride[a])
+	}
+	l.rowLen = sub[2]
+	l.plane = sub[1] * l.rowLen
+	l.vol = sub[0] * l.plane
+	l.phase = g.N * l.vol
 	last := (g.N-1)*l.vol + (out[0]-1)*l.plane + (out[1]-1)*l.rowLen + out[2]
 	l.span = roundUp(last, tileCols)
-	// The tiles past the last output read up to span + reach; round to whole
-	// cache lines, and to an odd number of them so that channels do not all
-	// map to the same cache sets.
-	reach := (g.Kernel[0]-1)*l.plane + (g.Kernel[1]-1)*l.rowLen + g.Kernel[2] - 1
-	s := roundUp(max(g.N*l.vol, l.span+reach), 16)
+	// The tiles past the last output read up to span + reach in the last
+	// phase; round to whole cache lines, and to an odd number of them so
+	// that channels do not all map to the same cache sets.
+	reach := (g.Kernel[0]-1)/g.Stride[0]*l.plane + (g.Kernel[1]-1)/g.Stride[1]*l.rowLen + (g.Kernel[2]-1)/g.Stride[2]
+	s := roundUp((prod(g.Stride)-1)*l.phase+max(l.phase, l.span+reach), 16)
 	if s/16%2 == 0 {
 		s += 16
 	}
@@ -66,12 +79,22 @@ func (g *ConvGeom) grid() gridLayout {
 	return l
 }
 
+// tapOffset is the element offset, from the start of its channel, of the
+// grid row that kernel tap t meets at output position 0.
+func (g *ConvGeom) tapOffset(l *gridLayout, t int) int {
+	kh, kw := g.Kernel[1], g.Kernel[2]
+	kz, ky, kx := t/(kh*kw), t/kw%kh, t%kw
+	sd, sh, sw := g.Stride[0], g.Stride[1], g.Stride[2]
+	ph := (kz%sd*sh+ky%sh)*sw + kx%sw
+	return ph*l.phase + kz/sd*l.plane + ky/sh*l.rowLen + kx/sw
+}
+
 func roundUp(a, b int) int { return (a + b - 1) / b * b }
 
 // direct reports whether a pass over float32 data takes the direct path
 // when its limit on computed grid positions per output is waste.
 func (g *ConvGeom) direct(ws *Workspace, waste float64) bool {
-	if !haveDirect || g.OutC%tileRows != 0 || g.Stride != [3]int{1, 1, 1} || g.pointwise() {
+	if !haveDirect || g.OutC%tileRows != 0 || g.pointwise() {
 		return false
 	}
 	switch {
@@ -94,11 +117,9 @@ func convDirect(ws *Workspace, g *ConvGeom, x, w, bias, y []float32) {
 
 	// Byte offsets of the column-matrix rows, in weight order (ci, kz, ky, kx).
 	offs := intScratch(ws, kc)
-	kh, kw := g.Kernel[1], g.Kernel[2]
 	for ci := range g.InC {
 		for t := range k {
-			kz, ky, kx := t/(kh*kw), t/kw%kh, t%kw
-			offs[ci*k+t] = 4 * (ci*l.chanStride + kz*l.plane + ky*l.rowLen + kx)
+			offs[ci*k+t] = 4 * (ci*l.chanStride + g.tapOffset(&l, t))
 		}
 	}
 	// Weights regrouped by tiles of output channels: wp[ct][i][r] = w[4ct+r][i].
@@ -129,10 +150,12 @@ func convDirect(ws *Workspace, g *ConvGeom, x, w, bias, y []float32) {
 	unpadOutput(g, &l, yg, bias, y)
 }
 
-// padInput writes x (N, InC, D, H, W) into the zero-padded grid xp, laid out
-// (InC, chanStride) with the samples one after another in each channel.
+// padInput writes x (N, InC, D, H, W) into the zero-padded (polyphase) grid
+// xp, laid out (InC, chanStride); each channel holds the phases one after
+// another, each phase the samples one after another.
 func padInput(g *ConvGeom, l *gridLayout, x, xp []float32) {
 	d, h, w := g.In[0], g.In[1], g.In[2]
+	sd, sh, sw := g.Stride[0], g.Stride[1], g.Stride[2]
 	pin := d * h * w
 	parallelFor(g.InC, 1, func(lo, hi int) {
 		for ci := lo; ci < hi; ci++ {
@@ -140,10 +163,22 @@ func padInput(g *ConvGeom, l *gridLayout, x, xp []float32) {
 			clear(dst)
 			for n := range g.N {
 				src := x[(n*g.InC+ci)*pin : (n*g.InC+ci+1)*pin]
-				base := n*l.vol + g.Pad[0]*l.plane + g.Pad[1]*l.rowLen + g.Pad[2]
 				for z := range d {
+					pz := z + g.Pad[0]
 					for yy := range h {
-						copy(dst[base+z*l.plane+yy*l.rowLen:][:w], src[(z*h+yy)*w:][:w])
+						py := yy + g.Pad[1]
+						row := src[(z*h+yy)*w:][:w]
+						// Offset of padded (pz, py, 0) in its phase, less phase.
+						base := n*l.vol + pz/sd*l.plane + py/sh*l.rowLen
+						phase := (pz%sd*sh + py%sh) * sw
+						if sw == 1 {
+							copy(dst[phase*l.phase+base+g.Pad[2]:][:w], row)
+							continue
+						}
+						for xx, v := range row {
+							px := xx + g.Pad[2]
+							dst[(phase+px%sw)*l.phase+base+px/sw] = v
+						}
 					}
 				}
 			}
@@ -210,14 +245,12 @@ func convDirectFilter(ws *Workspace, g *ConvGeom, x, dy, dw []float32) {
 	groups := ceilDiv(g.InC, filterChans)
 	triples := ceilDiv(filterChans*k, 3)
 	offs := intScratch(ws, groups*triples*3)
-	kh, kw := g.Kernel[1], g.Kernel[2]
 	for gi := range groups {
 		o := offs[gi*triples*3 : (gi+1)*triples*3]
 		clear(o)
 		for s := 0; s < len(o) && gi*filterChans*k+s < kc; s++ {
 			ci, t := gi*filterChans+s/k, s%k
-			kz, ky, kx := t/(kh*kw), t/kw%kh, t%kw
-			o[s] = 4 * (ci*l.chanStride + kz*l.plane + ky*l.rowLen + kx)
+			o[s] = 4 * (ci*l.chanStride + g.tapOffset(&l, t))
 		}
 	}
 	const tileAcc = tileRows * 3 * 8 // lane accumulators of one tile
