@@ -146,6 +146,10 @@ func ConvBackwardData[T Float](ws *Workspace, g ConvGeom, dy, w, dx []T) {
 		ConvForward(ws, fg, dy, wf, nil, dx)
 		return
 	}
+	if dys, ok := any(dy).([]float32); ok && g.directData(ws) {
+		convDirectData(ws, &g, dys, any(w).([]float32), any(dx).([]float32))
+		return
+	}
 	out := g.Out()
 	p, pin := prod(out), prod(g.In)
 	kc := g.InC * prod(g.Kernel)

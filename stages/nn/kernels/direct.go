@@ -28,10 +28,10 @@ const tileRows, tileCols = 4, 24
 // channels before moving on, so their input stays in cache.
 const tilesPerBlock = 4
 
-// chunkTaps is about how many column-matrix rows (input channel × kernel
-// tap) one tile call sums before the next group of output channels runs, so
-// that the input rows they read stay in L1.
-const chunkTaps = 128
+// chunkTaps is how many column-matrix rows (input channel × kernel tap)
+// one tile call sums before the next group of output channels runs, so that
+// the input rows they read stay in L1: four channels of a 3×3×3 kernel.
+const chunkTaps = 108
 
 // directMaxWaste and filterMaxWaste are the largest ratios of computed grid
 // positions to real outputs for which the forward (and backward-data) and
@@ -132,22 +132,31 @@ func convDirect(ws *Workspace, g *ConvGeom, x, w, bias, y []float32) {
 	}
 
 	yg := scratch[float32](ws, slotGrid, g.OutC*l.span)
-	chunk := max(1, chunkTaps/k) * k // whole input channels
-	parallelFor(l.span/tileCols, tilesPerBlock, func(lo, hi int) {
+	productTiles(xp, offs, wp, yg, g.OutC, l.span)
+	unpadOutput(g, &l, yg, bias, y)
+}
+
+// productTiles computes y[r][j] = Σ_i wp[r/4][i][r%4] · x[offs[i]/4 + j]
+// for rows r < rows (a multiple of 4) and positions j < ystride (a multiple
+// of tileCols) with convTile4x24, y holding rows of ystride elements. Sums
+// are split in chunks of chunkTaps rows of the column matrix that continue
+// the same FMA chains.
+func productTiles(x []float32, offs []int, wp, y []float32, rows, ystride int) {
+	kc, chunk := len(offs), chunkTaps
+	parallelFor(ystride/tileCols, tilesPerBlock, func(lo, hi int) {
 		for b := lo; b < hi; b += tilesPerBlock {
 			e := min(b+tilesPerBlock, hi)
 			for i0 := 0; i0 < kc; i0 += chunk {
 				n := min(chunk, kc-i0)
-				for ct := range g.OutC / tileRows {
+				for ct := range rows / tileRows {
 					for t := b; t < e; t++ {
-						convTile4x24(&xp[t*tileCols], &offs[i0], n, &wp[(ct*kc+i0)*tileRows],
-							&yg[ct*tileRows*l.span+t*tileCols], l.span, i0 > 0)
+						convTile4x24(&x[t*tileCols], &offs[i0], n, &wp[(ct*kc+i0)*tileRows],
+							&y[ct*tileRows*ystride+t*tileCols], ystride, i0 > 0)
 					}
 				}
 			}
 		}
 	})
-	unpadOutput(g, &l, yg, bias, y)
 }
 
 // padInput writes x (N, InC, D, H, W) into the zero-padded (polyphase) grid
@@ -238,7 +247,7 @@ func convDirectFilter(ws *Workspace, g *ConvGeom, x, dy, dw []float32) {
 	xp := scratch[float32](ws, slotPad, g.InC*l.chanStride)
 	padInput(g, &l, x, xp)
 	dyg := scratch[float32](ws, slotGrid, g.OutC*l.span)
-	gridOutputGrad(g, &l, dy, dyg)
+	gridOutputGrad(g, &l, dy, dyg, l.span, 0)
 
 	// Byte offsets of each group's taps, padded to whole triples with
 	// offset 0 (valid memory; those sums are dropped).
@@ -278,20 +287,115 @@ func convDirectFilter(ws *Workspace, g *ConvGeom, x, dy, dw []float32) {
 	})
 }
 
-// gridOutputGrad writes dy (N, OutC, D, H, W) into the grid layout dyg
-// (OutC, span), zero at the grid positions that are not outputs.
-func gridOutputGrad(g *ConvGeom, l *gridLayout, dy, dyg []float32) {
+// gridOutputGrad writes dy (N, OutC, D, H, W) into the grid layout dyg: one
+// row of rowLen elements per output channel, the grid positions starting at
+// offset margin of the row; zero at the grid positions that are not outputs
+// (the margin is left as it is).
+func gridOutputGrad(g *ConvGeom, l *gridLayout, dy, dyg []float32, rowLen, margin int) {
 	out := g.Out()
 	p := prod(out)
 	parallelFor(g.OutC, 1, func(lo, hi int) {
 		for co := lo; co < hi; co++ {
-			dst := dyg[co*l.span : (co+1)*l.span]
+			dst := dyg[co*rowLen+margin : (co+1)*rowLen]
 			clear(dst)
 			for n := range g.N {
 				src := dy[(n*g.OutC+co)*p : (n*g.OutC+co+1)*p]
 				for z := range out[0] {
 					for yy := range out[1] {
 						copy(dst[n*l.vol+z*l.plane+yy*l.rowLen:][:out[2]], src[(z*out[1]+yy)*out[2]:][:out[2]])
+					}
+				}
+			}
+		}
+	})
+}
+
+// directData reports whether ConvBackwardData of float32 data takes the
+// direct strided path (stride-1 convolutions use the flipped forward
+// instead): the input-gradient tiles are rows of 4 input channels.
+func (g *ConvGeom) directData(ws *Workspace) bool {
+	if g.InC%tileRows != 0 || g.flippable() {
+		return false
+	}
+	gt := *g
+	gt.OutC = tileRows // the waste test below does not depend on OutC
+	return gt.direct(ws, directMaxWaste)
+}
+
+// convDirectData is ConvBackwardData's direct path (g.directData must hold).
+// It inverts the forward's polyphase product: phase ph of the padded input
+// gradient at sub-grid position q sums w[co][ci][t] · dy[co][q − d(t)] over
+// output channels co and the taps t of that phase, where d(t) is the tap's
+// offset within its phase. That is a product of the same shape as the
+// forward's, over dy in grid layout behind a zero margin of the largest
+// d(t), computed by the same tile; the phases are then gathered back into dx.
+func convDirectData(ws *Workspace, g *ConvGeom, dy, w, dx []float32) {
+	l := g.grid()
+	k := prod(g.Kernel)
+	phases := prod(g.Stride)
+	taps := make([][]int, phases) // kernel taps of each phase, in order
+	margin := 0                   // the largest offset of a tap in its phase
+	for t := range k {
+		ph := g.tapOffset(&l, t) / l.phase
+		taps[ph] = append(taps[ph], t)
+		margin = max(margin, g.tapOffset(&l, t)-ph*l.phase)
+	}
+	qr := roundUp(l.phase, tileCols) // sub-grid positions computed per phase
+	rowLen := margin + qr
+	dyg := scratch[float32](ws, slotPad, g.OutC*rowLen)
+	parallelFor(g.OutC, 1, func(lo, hi int) {
+		for co := lo; co < hi; co++ {
+			clear(dyg[co*rowLen : co*rowLen+margin])
+		}
+	})
+	gridOutputGrad(g, &l, dy, dyg, rowLen, margin)
+
+	dq := scratch[float32](ws, slotGrid, phases*g.InC*qr)
+	wp := scratch[float32](ws, slotPack, g.OutC*g.InC*k)
+	offs := intScratch(ws, g.OutC*k)
+	for ph, ts := range taps {
+		kc := g.OutC * len(ts)
+		out := dq[ph*g.InC*qr : (ph+1)*g.InC*qr]
+		if kc == 0 {
+			clear(out)
+			continue
+		}
+		// Rows (co, t) of this phase; weights by tiles of input channels:
+		// wp[ct][(co, t)][r] = w[co][4ct+r][t].
+		for co := range g.OutC {
+			for j, t := range ts {
+				i := co*len(ts) + j
+				offs[i] = 4 * (co*rowLen + margin - (g.tapOffset(&l, t) - ph*l.phase))
+				for ci := range g.InC {
+					wp[(ci/tileRows*kc+i)*tileRows+ci%tileRows] = w[(co*g.InC+ci)*k+t]
+				}
+			}
+		}
+		productTiles(dyg, offs[:kc], wp[:g.InC*kc], out, g.InC, qr)
+	}
+	gatherInputGrad(g, &l, dq, qr, dx)
+}
+
+// gatherInputGrad writes dx (N, InC, D, H, W) from the polyphase input
+// gradient dq (phase, InC, qr), dropping the padding.
+func gatherInputGrad(g *ConvGeom, l *gridLayout, dq []float32, qr int, dx []float32) {
+	d, h, w := g.In[0], g.In[1], g.In[2]
+	sd, sh, sw := g.Stride[0], g.Stride[1], g.Stride[2]
+	pin := d * h * w
+	parallelFor(g.N*g.InC, max(1, 1<<14/pin), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			n, ci := i/g.InC, i%g.InC
+			dst := dx[i*pin : (i+1)*pin]
+			for z := range d {
+				pz := z + g.Pad[0]
+				for yy := range h {
+					py := yy + g.Pad[1]
+					base := n*l.vol + pz/sd*l.plane + py/sh*l.rowLen
+					phase := (pz%sd*sh + py%sh) * sw
+					row := dst[(z*h+yy)*w:][:w]
+					for xx := range row {
+						px := xx + g.Pad[2]
+						row[xx] = dq[((phase+px%sw)*g.InC+ci)*qr+base+px/sw]
 					}
 				}
 			}
