@@ -6,7 +6,7 @@ OPENBLAS := $(shell test -e /usr/include/x86_64-linux-gnu/cblas.h -o -e /usr/inc
 TAGS    ?= $(if $(OPENBLAS),openblas,)
 DEMO    ?= workflows/quickstart.yaml
 
-.PHONY: build test test-openblas demo bench vet clean
+.PHONY: build test test-openblas demo docs bench vet clean
 
 build:
 	$(GO) build -tags '$(TAGS)' -o $(BIN) ./runner
@@ -22,6 +22,11 @@ endif
 
 demo: build
 	$(BIN) apply $(DEMO)
+
+# Regenerates README.md's workflow file reference from the stage types and
+# the schema; TestREADMEReference fails while it is stale.
+docs:
+	$(GO) test -count=1 -run '^TestREADMEReference$$' ./runner -args -update
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -tags '$(TAGS)' ./...

@@ -310,12 +310,19 @@ func cmdGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func cmdSchema(args []string, stdout, stderr io.Writer) error {
 	fs, _ := newFlagSet("schema", stderr)
+	format := fs.String("format", "json", "json (JSON Schema for editors) or markdown (reference for people)")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *format != "json" && *format != "markdown" {
+		return &usageError{msg: fmt.Sprintf("--format %q: use json or markdown", *format)}
 	}
 	reg, err := builtin.Registry()
 	if err != nil {
 		return err
+	}
+	if *format == "markdown" {
+		return writeReference(stdout, reg)
 	}
 	out, err := schema.JSONSchema(reg)
 	if err != nil {

@@ -8,7 +8,7 @@
 //	runner graph FILE [--format mermaid|dot]
 //	runner output FILE ID.NAME
 //	runner gc FILE [--keep-last N] [--max-size SIZE] [--no-wait]
-//	runner schema
+//	runner schema [--format json|markdown]
 //	runner version
 //
 // Every command accepts --log-format human|json and --log-level.
@@ -80,7 +80,7 @@ const usage = `Usage:
   runner graph FILE [--format mermaid|dot]
   runner output FILE ID.NAME
   runner gc FILE [--keep-last N] [--max-size SIZE] [--no-wait]
-  runner schema
+  runner schema [--format json|markdown]
   runner version
 Every command accepts --log-format human|json (default human) and --log-level (default info).`
 

@@ -360,6 +360,8 @@ func TestCommands(t *testing.T) {
 	}{
 		{[]string{"version"}, 0, "cache key schema 1", ""},
 		{[]string{"schema"}, 0, `"$schema": "https://json-schema.org/draft/2020-12/schema"`, ""},
+		{[]string{"schema", "--format", "markdown"}, 0, "#### `exec`", ""},
+		{[]string{"schema", "--format", "yaml"}, 1, "", "use json or markdown"},
 		{[]string{"graph", file}, 0, "gen --> count", ""},
 		{[]string{"graph", file, "--format", "dot"}, 0, `"count" -> "final";`, ""},
 		{[]string{"graph", file, "--format", "png"}, 1, "", "use mermaid or dot"},

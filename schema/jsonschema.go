@@ -38,18 +38,19 @@ func JSONSchema(reg *stage.Registry) ([]byte, error) {
 		"additionalProperties": false,
 		"properties": map[string]any{
 			"type":     map[string]any{"enum": reg.Types(), "description": "stage type"},
-			"with":     map[string]any{"type": "object", "description": "parameters of the stage type"},
-			"needs":    map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "stages that must finish first, besides those referenced in with"},
+			"with":     map[string]any{"type": "object", "description": "parameters of the stage type (see its table); ${...} references are interpolated"},
+			"needs":    map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "ids of stages that must finish first, besides those referenced in with"},
 			"executor": map[string]any{"enum": Executors, "description": "where the stage runs (default: the workflow's executor, else local)"},
 			"slurm":    slurmJSONSchema(false),
-			"retries":  map[string]any{"type": "integer", "minimum": 0, "default": 0},
+			"retries":  map[string]any{"type": "integer", "minimum": 0, "default": 0, "description": "further attempts after a failed run"},
 			"resources": map[string]any{
 				"type":                 "object",
 				"additionalProperties": false,
+				"description":          "what the stage needs while it runs; local stages start only while the running ones leave enough of the machine free",
 				"properties": map[string]any{
-					"cpus":   map[string]any{"type": "integer", "minimum": 0, "default": 1},
-					"memory": map[string]any{"type": []string{"string", "integer"}, "pattern": `^[0-9.]+\s*([KMGT]i?B?|B)?$`, "description": "e.g. 8GiB"},
-					"gpus":   map[string]any{"type": "integer", "minimum": 0, "default": 0},
+					"cpus":   map[string]any{"type": "integer", "minimum": 0, "default": 1, "description": "CPU cores; also the stage's thread count"},
+					"memory": map[string]any{"type": []string{"string", "integer"}, "pattern": `^[0-9.]+\s*([KMGT]i?B?|B)?$`, "description": "memory, e.g. 8GiB"},
+					"gpus":   map[string]any{"type": "integer", "minimum": 0, "default": 0, "description": "GPUs"},
 				},
 			},
 		},
@@ -63,10 +64,10 @@ func JSONSchema(reg *stage.Registry) ([]byte, error) {
 		"required":             []string{"version", "stages"},
 		"additionalProperties": false,
 		"properties": map[string]any{
-			"version":   map[string]any{"const": FileVersion},
+			"version":   map[string]any{"const": FileVersion, "description": "workflow file format version"},
 			"executor":  map[string]any{"enum": Executors, "default": "local", "description": "default executor of the stages"},
 			"slurm":     slurmJSONSchema(true),
-			"name":      map[string]any{"type": "string"},
+			"name":      map[string]any{"type": "string", "description": "name of the workflow (the title of `runner graph --format dot`)"},
 			"workspace": map[string]any{"type": "string", "default": ".runner", "description": "cache, run records and stage outputs; relative to the workflow file"},
 			"params":    map[string]any{"type": "object", "description": "values referenced as ${params.NAME}"},
 			"datasets": map[string]any{
@@ -77,6 +78,7 @@ func JSONSchema(reg *stage.Registry) ([]byte, error) {
 			"stages": map[string]any{
 				"type":                 "object",
 				"propertyNames":        map[string]any{"pattern": idPattern.String()},
+				"description":          "the stages by id (a letter or _, then letters, digits, _ or -)",
 				"additionalProperties": stageSchema,
 			},
 		},

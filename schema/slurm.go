@@ -131,5 +131,9 @@ func slurmJSONSchema(workflowLevel bool) map[string]any {
 	if workflowLevel {
 		props["poll_interval"] = map[string]any{"type": "string", "default": DefaultSlurmPoll.String(), "description": "how often the runner lists its jobs with squeue"}
 	}
-	return map[string]any{"type": "object", "additionalProperties": false, "properties": props}
+	desc := "Slurm settings of a stage with executor slurm, over the workflow's"
+	if workflowLevel {
+		desc = "defaults for every stage with executor slurm"
+	}
+	return map[string]any{"type": "object", "additionalProperties": false, "properties": props, "description": desc}
 }

@@ -57,10 +57,10 @@ func (*Stage) Spec() stage.Spec {
 	return stage.Spec{
 		Type:    "exec",
 		Version: Version,
-		Doc:     "Runs a command that writes its declared outputs into $RUNNER_OUT.",
+		Doc:     "Run a command (argv, no shell unless you call one) in the stage's staging directory, with RUNNER_OUT set to that directory and RUNNER_THREADS to the stage's cores, and only PATH, HOME, TMPDIR, LANG and the env variables from the environment. It must write every declared output into $RUNNER_OUT; a non-zero exit or a missing output fails the stage.",
 		Params: []stage.Param{
 			{Name: "argv", Kind: stage.Strings, Required: true, Doc: "command and arguments (no shell unless you call one)"},
-			{Name: "outputs", Kind: stage.Object, Required: true, Doc: "output name -> path inside $RUNNER_OUT"},
+			{Name: "outputs", Kind: stage.Object, Required: true, Doc: "output name -> path inside $RUNNER_OUT, e.g. {count: count.txt}"},
 			{Name: "inputs", Kind: stage.Paths, Doc: "files and folders whose content is part of the cache key"},
 			{Name: "env", Kind: stage.Env, Doc: "environment variables passed to the command; their values are part of the cache key"},
 		},
