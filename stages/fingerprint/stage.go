@@ -22,7 +22,7 @@ func (*Stage) Spec() stage.Spec {
 	return stage.Spec{
 		Type:    "fingerprint",
 		Version: 1,
-		Doc: "Extracts nnU-Net's dataset fingerprint (dataset_fingerprint.json): shapes after cropping to the " +
+		Doc: "Extract nnU-Net's dataset fingerprint (dataset_fingerprint.json): shapes after cropping to the " +
 			"nonzero region, spacings and foreground intensity statistics, identical to upstream nnU-Net v2.",
 		Params: []stage.Param{
 			{Name: "dataset", Kind: stage.Path, Required: true,

@@ -58,7 +58,7 @@ func (*Stage) Spec() stage.Spec {
 	return stage.Spec{
 		Type:    "plan",
 		Version: Version,
-		Doc:     "Plans the experiment as upstream nnU-Net's default ExperimentPlanner: <plans_name>.json, splits_final.json and dataset.json.",
+		Doc:     "Plan the experiment as upstream nnU-Net's default ExperimentPlanner (nnUNetv2_plan_experiment): <plans_name>.json, splits_final.json and dataset.json.",
 		Params: []stage.Param{
 			{Name: "dataset", Kind: stage.Path, Required: true, Doc: "raw dataset folder (dataset.json, imagesTr, labelsTr); its name becomes dataset_name"},
 			{Name: "fingerprint", Kind: stage.Path, Required: true, Doc: "dataset_fingerprint.json of this dataset (or the folder holding it)"},

@@ -115,7 +115,7 @@ func (*Stage) Spec() stage.Spec {
 	return stage.Spec{
 		Type:    "transfer",
 		Version: Version,
-		Doc:     "Moves plans from the finetuning (source) dataset to the pretraining (target) dataset, as nnUNetv2_move_plans_between_datasets.",
+		Doc:     "Move plans from the finetuning (source) dataset to the pretraining (target) dataset, as nnUNetv2_move_plans_between_datasets: only dataset_name, plans_name, the data identifiers and image_reader_writer change; topology, patch and batch size and the source's normalisation statistics are kept, so pretrained weights fit the finetuning network.",
 		Params: []stage.Param{
 			{Name: "plans", Kind: stage.Path, Required: true, Doc: "source plans file (<plans_name>.json of the finetuning dataset)"},
 			{Name: "dataset", Kind: stage.Path, Required: true, Doc: "target raw dataset folder; its name becomes dataset_name"},
