@@ -39,7 +39,9 @@ func writeReference(w io.Writer, reg *stage.Registry) error {
 		"`ints` is a list of integers, `object` a mapping, `any` a scalar, list or mapping.\n")
 	for _, t := range reg.Types() {
 		s, _ := reg.Lookup(t)
-		writeStageType(&b, s)
+		if err := writeStageType(&b, s); err != nil {
+			return err
+		}
 	}
 	_, err = io.WriteString(w, b.String())
 	return err
@@ -121,7 +123,7 @@ func jsonType(s map[string]any) string {
 }
 
 // writeStageType writes the section of one stage type.
-func writeStageType(b *strings.Builder, s stage.Stage) {
+func writeStageType(b *strings.Builder, s stage.Stage) error {
 	spec := s.Spec()
 	fmt.Fprintf(b, "\n#### `%s`\n\n%s\n\nImplementation version %d (part of the cache key).", spec.Type, cell(spec.Doc), spec.Version)
 	if spec.Resume {
@@ -147,13 +149,17 @@ func writeStageType(b *strings.Builder, s stage.Stage) {
 	}
 	outs, unknown, err := probeOutputs(s)
 	if err != nil {
+		if len(unknown) == 0 {
+			return fmt.Errorf("stage type %s: outputs with default parameters: %w", spec.Type, err)
+		}
 		fmt.Fprintf(b, "Outputs: depend on %s (see above).\n", codeList(unknown))
-		return
+		return nil
 	}
 	b.WriteString("| output | path | description |\n|---|---|---|\n")
 	for _, o := range outs {
 		fmt.Fprintf(b, "| `%s` | `%s` | %s |\n", o.Name, o.Path, cell(o.Doc))
 	}
+	return nil
 }
 
 // probeOutputs calls s.Outputs with the parameters' defaults and a
