@@ -18,9 +18,11 @@
 //     naming the argument (as gonum's BLAS does). Geometries have a Validate
 //     method to check user-derived shapes up front.
 //
-// Convolutions are vol2col + GEMM, except float32 stride-1 ones on amd64 CPUs
-// with AVX2 and FMA, which run a direct kernel in assembly over a zero-padded
-// copy of the input (direct.go); other CPUs keep the GEMM path.
+// Float32 convolutions on amd64 CPUs with AVX2 and FMA run direct kernels in
+// assembly over a zero-padded (for strides, polyphase) copy of the input
+// (direct.go) when they have at least 4 output channels (4 input channels
+// for a strided backward-data) and, with OpenBLAS, a volume large enough for
+// the direct kernels to win; everything else is vol2col + GEMM.
 //
 // The package does not import gorgonia; GEMMs go through stages/nn/blas.
 package kernels
