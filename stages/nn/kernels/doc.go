@@ -20,7 +20,7 @@
 //
 // Float32 convolutions on amd64 CPUs with AVX2 and FMA run direct kernels in
 // assembly over a zero-padded (for strides, polyphase) copy of the input
-// (direct.go) when they have at least 4 output channels (4 input channels
+// (direct.go) when their output channels are a multiple of 4 (input channels
 // for a strided backward-data) and, with OpenBLAS, a volume large enough for
 // the direct kernels to win; everything else is vol2col + GEMM.
 //
