@@ -218,7 +218,7 @@ func ConvBackwardFilter[T Float](ws *Workspace, g ConvGeom, x, dy, dw, dbias []T
 	if dbias != nil {
 		mustLen("conv bias gradient", dbias, g.OutC)
 	}
-	if xs, ok := any(x).([]float32); ok && g.direct(ws, filterMaxWaste) {
+	if xs, ok := any(x).([]float32); ok && g.direct(ws, g.filterWaste()) {
 		convDirectFilter(ws, &g, xs, any(dy).([]float32), any(dw).([]float32))
 		if dbias != nil {
 			channelSums(dy, g.N, g.OutC, prod(g.Out()), dbias)
