@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 )
 
 // The benchmark dataset: 10,000 files, 1 GiB in all, in 100 folders; ten of
@@ -173,7 +175,7 @@ func BenchmarkHashWarm(b *testing.B) {
 // BenchmarkHashHippocampusWarm is the warm no-op over the 260-case
 // MSD hippocampus dataset in ../shared/data (skipped when absent).
 func BenchmarkHashHippocampusWarm(b *testing.B) {
-	root := sharedPath(b, "data/msd-hippocampus")
+	root := sharedtest.Path(b, "data", "msd-hippocampus")
 	warmNoop(b, root, 0, 0)
 }
 
@@ -212,28 +214,4 @@ func warmNoop(b *testing.B, root string, total, files int64) {
 		}
 	}
 	reportGBs(b, total, cpu0)
-}
-
-// sharedPath resolves rel inside ../shared next to the repository root
-// (the folder holding go.mod), skipping the benchmark when absent.
-func sharedPath(b *testing.B, rel string) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			b.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", rel)
-	if _, err := os.Stat(p); err != nil {
-		b.Skipf("%s not present (needs ../shared next to the repository): %v", p, err)
-	}
-	return p
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 	"github.com/nnrunner/nnrunner/stages/imageio/nifti"
 )
 
@@ -281,23 +282,7 @@ func TestVerifyCancelled(t *testing.T) {
 // TestVerifyGolden runs the integrity check on the raw datasets upstream
 // verified (../shared/golden/raw), which must pass.
 func TestVerifyGolden(t *testing.T) {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Skip("repository root not found")
-		}
-		dir = filepath.Dir(dir)
-	}
-	raw := filepath.Join(dir, "..", "shared", "golden", "raw")
-	if _, err := os.Stat(raw); err != nil {
-		t.Skipf("golden data not available: %v", err)
-	}
+	raw := sharedtest.Path(t, "golden", "raw")
 	for _, name := range []string{"Dataset501_SynthCTPre", "Dataset502_SynthCTFine", "Dataset503_SynthMR"} {
 		t.Run(name, func(t *testing.T) {
 			d, err := Verify(context.Background(), filepath.Join(raw, name), 2)

@@ -1,7 +1,6 @@
 package imageio
 
 import (
-	"bufio"
 	"encoding/json"
 	"math"
 	"os"
@@ -12,46 +11,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 	"github.com/nnrunner/nnrunner/stages/imageio/nifti"
 )
-
-// sharedDir returns ../shared next to the repository root, or skips.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(shared); err != nil {
-		t.Skipf("shared reference data not found at %s", shared)
-	}
-	return shared
-}
 
 // goldenCases returns, for a golden dataset, its sorted case ids and the
 // folder holding imagesTr/labelsTr.
 func goldenCases(t *testing.T, shared, dataset string) (ids []string, root string) {
 	t.Helper()
 	raw := filepath.Join(shared, "golden", "raw", dataset)
-	if f, err := os.Open(filepath.Join(raw, "CASES.txt")); err == nil {
-		defer f.Close()
-		s := bufio.NewScanner(f)
-		for s.Scan() {
-			if line := strings.TrimSpace(s.Text()); line != "" && !strings.HasPrefix(line, "#") {
-				ids = append(ids, line)
-			}
-		}
+	if ids, ok := sharedtest.ListedCases(t, raw); ok {
 		sort.Strings(ids)
 		return ids, filepath.Join(shared, "data", "msd-hippocampus")
 	}
@@ -88,7 +57,7 @@ func channelFiles(t *testing.T, root, id string) []string {
 // preprocessed case was exported, spacing and sitk_stuff with its
 // properties, exactly.
 func TestGoldenSpacing(t *testing.T) {
-	shared := sharedDir(t)
+	shared := sharedtest.Dir(t)
 	datasets, _ := filepath.Glob(filepath.Join(shared, "golden", "upstream", "Dataset*"))
 	if len(datasets) == 0 {
 		t.Skip("no golden datasets")
@@ -389,7 +358,7 @@ func TestGeometryJSON(t *testing.T) {
 // BenchmarkReadHippocampus reads the first 32 MSD Hippocampus images
 // (float32 and uint8 .nii.gz, about 35x50x35 voxels each).
 func BenchmarkReadHippocampus(b *testing.B) {
-	files, _ := filepath.Glob(filepath.Join(sharedDir(b), "data", "msd-hippocampus", "imagesTr", "*.nii.gz"))
+	files, _ := filepath.Glob(filepath.Join(sharedtest.Dir(b), "data", "msd-hippocampus", "imagesTr", "*.nii.gz"))
 	if len(files) == 0 {
 		b.Skip("msd-hippocampus not available")
 	}

@@ -7,31 +7,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-// sharedDir returns ../shared relative to the repository root, or skips.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	s := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(s); err != nil {
-		t.Skipf("shared reference data not found at %s", s)
-	}
-	return s
-}
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
+)
 
 func TestRoundTrip(t *testing.T) {
 	tests := []struct {
@@ -105,7 +83,7 @@ func TestShapeMismatch(t *testing.T) {
 // TestNumpyBytes checks that re-encoding a file numpy wrote gives the same
 // bytes (header layout included).
 func TestNumpyBytes(t *testing.T) {
-	dir := filepath.Join(sharedDir(t), "golden", "upstream", "Dataset503_SynthMR", "nnUNetPlans_3d_fullres")
+	dir := filepath.Join(sharedtest.Dir(t), "golden", "upstream", "Dataset503_SynthMR", "nnUNetPlans_3d_fullres")
 	for _, name := range []string{"mr_000_data.npy", "mr_000_seg.npy"} {
 		raw, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {

@@ -7,37 +7,15 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 	"github.com/nnrunner/nnrunner/stages/pyjson"
 )
-
-func goldenDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	g := filepath.Join(dir, "..", "shared", "golden")
-	if _, err := os.Stat(g); err != nil {
-		t.Skipf("golden data not available at %s", g)
-	}
-	return g
-}
 
 // TestGoldenRoundTrip loads every upstream plans file, re-renders every
 // configuration from its typed form and saves; the bytes must equal
 // upstream's.
 func TestGoldenRoundTrip(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(goldenDir(t), "upstream", "*", "nnUNetPlans*.json"))
+	files, _ := filepath.Glob(filepath.Join(sharedtest.Path(t, "golden"), "upstream", "*", "nnUNetPlans*.json"))
 	if len(files) == 0 {
 		t.Skip("no golden plans")
 	}
@@ -74,7 +52,7 @@ func TestGoldenRoundTrip(t *testing.T) {
 }
 
 func TestGoldenAccessors(t *testing.T) {
-	p, err := Load(filepath.Join(goldenDir(t), "upstream", "Dataset503_SynthMR", "nnUNetPlans.json"))
+	p, err := Load(filepath.Join(sharedtest.Path(t, "golden"), "upstream", "Dataset503_SynthMR", "nnUNetPlans.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

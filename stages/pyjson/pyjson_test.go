@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 )
 
 func TestFormatFloat(t *testing.T) {
@@ -150,7 +152,7 @@ func TestObject(t *testing.T) {
 // identical. nnU-Net writes plans, fingerprints and splits with indent 4; the
 // oracle's summaries use indent 1.
 func TestRoundTripGolden(t *testing.T) {
-	root := goldenDir(t)
+	root := sharedtest.Path(t, "golden")
 	var files []string
 	for _, pat := range []string{"nnUNetPlans*.json", "dataset_fingerprint.json", "splits_final.json"} {
 		m, err := filepath.Glob(filepath.Join(root, "upstream", "*", pat))
@@ -188,27 +190,4 @@ func TestRoundTripGolden(t *testing.T) {
 			}
 		})
 	}
-}
-
-func goldenDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	g := filepath.Join(dir, "..", "shared", "golden")
-	if _, err := os.Stat(g); err != nil {
-		t.Skipf("golden data not available at %s", g)
-	}
-	return g
 }

@@ -1,7 +1,6 @@
 package splits
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 )
 
 func cases(n int) []string {
@@ -69,39 +70,11 @@ func TestTooFewCases(t *testing.T) {
 	}
 }
 
-func goldenDir(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	g := filepath.Join(dir, "..", "shared", "golden")
-	if _, err := os.Stat(g); err != nil {
-		t.Skipf("golden data not available at %s", g)
-	}
-	return g
-}
-
 // goldenCases lists a golden dataset's case identifiers: CASES.txt when
 // present (hippocampus), otherwise the labelsTr file names.
 func goldenCases(t *testing.T, raw string) []string {
 	t.Helper()
-	if f, err := os.Open(filepath.Join(raw, "CASES.txt")); err == nil {
-		defer f.Close()
-		var ids []string
-		s := bufio.NewScanner(f)
-		for s.Scan() {
-			if line := strings.TrimSpace(s.Text()); line != "" && !strings.HasPrefix(line, "#") {
-				ids = append(ids, line)
-			}
-		}
+	if ids, ok := sharedtest.ListedCases(t, raw); ok {
 		return ids
 	}
 	labels, err := filepath.Glob(filepath.Join(raw, "labelsTr", "*.nii.gz"))
@@ -117,7 +90,7 @@ func goldenCases(t *testing.T, raw string) []string {
 
 // TestGolden: our splits_final.json is byte-identical to upstream's.
 func TestGolden(t *testing.T) {
-	root := goldenDir(t)
+	root := sharedtest.Path(t, "golden")
 	dirs, _ := filepath.Glob(filepath.Join(root, "upstream", "Dataset*"))
 	for _, d := range dirs {
 		name := filepath.Base(d)

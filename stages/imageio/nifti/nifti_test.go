@@ -13,31 +13,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/klauspost/compress/gzip"
-)
 
-// sharedDir returns ../shared next to the repository root, or skips.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(shared); err != nil {
-		t.Skipf("shared reference data not found at %s", shared)
-	}
-	return shared
-}
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
+)
 
 // reference is one entry of nifti-format-samples/reference_values.json
 // (values read by nibabel 5.0.0).
@@ -67,7 +45,7 @@ type reference struct {
 }
 
 func loadReferences(t *testing.T) (string, map[string]reference) {
-	dir := filepath.Join(sharedDir(t), "data", "nifti-format-samples")
+	dir := filepath.Join(sharedtest.Dir(t), "data", "nifti-format-samples")
 	b, err := os.ReadFile(filepath.Join(dir, "reference_values.json"))
 	if err != nil {
 		t.Skipf("nifti-format-samples not available: %v", err)
@@ -508,7 +486,7 @@ func FuzzRead(f *testing.F) {
 // BenchmarkReadFile decodes reference samples to float32 (example_ct_sm:
 // 122x101x30 int16, 483 KB compressed; ascm_out_test: 58x58x24 float64).
 func BenchmarkReadFile(b *testing.B) {
-	dir := filepath.Join(sharedDir(b), "data", "nifti-format-samples")
+	dir := filepath.Join(sharedtest.Dir(b), "data", "nifti-format-samples")
 	for _, name := range []string{"example_ct_sm.nii.gz", "ascm_out_test.nii.gz", "anatomical.nii"} {
 		path := filepath.Join(dir, name)
 		st, err := os.Stat(path)

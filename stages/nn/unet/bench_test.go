@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 	"github.com/nnrunner/nnrunner/stages/nn/kernels"
 	"github.com/nnrunner/nnrunner/stages/nn/optim"
 	"github.com/nnrunner/nnrunner/stages/plans"
@@ -17,7 +18,7 @@ import (
 // benchTrainStep times one nnU-Net training step (forward, deep-supervised
 // DC+CE loss, backward, clipping, SGD) of a golden plans' 3d_fullres net.
 func benchTrainStep(b *testing.B, dataset string, batch int, patch []int, inCh, classes int) {
-	path := filepath.Join(sharedDir(b), "golden", "upstream", dataset, "nnUNetPlans.json")
+	path := filepath.Join(sharedtest.Dir(b), "golden", "upstream", dataset, "nnUNetPlans.json")
 	pl, err := plans.Load(path)
 	if err != nil {
 		b.Fatal(err)

@@ -1,7 +1,6 @@
 package unet
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -9,37 +8,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 	"github.com/nnrunner/nnrunner/stages/plans"
 )
-
-// sharedDir returns ../shared next to the repository root, or skips.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(shared); err != nil {
-		t.Skipf("shared reference data not found at %s", shared)
-	}
-	return shared
-}
 
 // goldenArch reads the architecture of one configuration of a golden plans file.
 func goldenArch(t testing.TB, dataset, config string) Arch {
 	t.Helper()
-	path := filepath.Join(sharedDir(t), "golden", "upstream", dataset, "nnUNetPlans.json")
+	path := filepath.Join(sharedtest.Dir(t), "golden", "upstream", dataset, "nnUNetPlans.json")
 	p, err := plans.Load(path)
 	if err != nil {
 		t.Fatal(err)
