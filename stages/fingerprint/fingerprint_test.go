@@ -1,79 +1,14 @@
 package fingerprint
 
 import (
-	"bufio"
 	"context"
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 )
-
-// sharedDir returns ../shared next to the repository root, or skips.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	s := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(s, "golden")); err != nil {
-		t.Skipf("golden data not available at %s", s)
-	}
-	return s
-}
-
-// hippocampusDataset builds a raw dataset folder of symlinks for one of the
-// hippocampus golden datasets (golden/raw/<name>/CASES.txt).
-func hippocampusDataset(t testing.TB, shared, name string) string {
-	t.Helper()
-	src := filepath.Join(shared, "data", "msd-hippocampus")
-	if _, err := os.Stat(filepath.Join(src, "imagesTr")); err != nil {
-		t.Skipf("msd-hippocampus data not available: %v", err)
-	}
-	raw := filepath.Join(shared, "golden", "raw", name)
-	dir := t.TempDir()
-	for _, sub := range []string{"imagesTr", "labelsTr"} {
-		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	link := func(from, to string) {
-		if err := os.Symlink(from, to); err != nil {
-			t.Fatal(err)
-		}
-	}
-	link(filepath.Join(raw, "dataset.json"), filepath.Join(dir, "dataset.json"))
-	fh, err := os.Open(filepath.Join(raw, "CASES.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		id := strings.TrimSpace(sc.Text())
-		if id == "" || strings.HasPrefix(id, "#") {
-			continue
-		}
-		link(filepath.Join(src, "imagesTr", id+"_0000.nii.gz"), filepath.Join(dir, "imagesTr", id+"_0000.nii.gz"))
-		link(filepath.Join(src, "labelsTr", id+".nii.gz"), filepath.Join(dir, "labelsTr", id+".nii.gz"))
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // relErr is |a-b| / |b| (0 when both are 0).
 func relErr(a, b float64) float64 {
@@ -122,19 +57,19 @@ func compareFingerprint(t *testing.T, got, want *Fingerprint, tol float64) {
 }
 
 func TestGoldenSynthetic(t *testing.T) {
-	shared := sharedDir(t)
+	golden := sharedtest.Path(t, "golden")
 	for _, name := range []string{"Dataset501_SynthCTPre", "Dataset502_SynthCTFine", "Dataset503_SynthMR"} {
 		t.Run(name, func(t *testing.T) {
-			want, err := ReadFile(filepath.Join(shared, "golden", "upstream", name, FileName))
+			want, err := ReadFile(filepath.Join(golden, "upstream", name, FileName))
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := Extract(context.Background(), filepath.Join(shared, "golden", "raw", name), Options{Verify: true})
+			got, err := Extract(context.Background(), filepath.Join(golden, "raw", name), Options{Verify: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			compareFingerprint(t, got, want, 1e-6)
-			assertSameJSON(t, got, filepath.Join(shared, "golden", "upstream", name, FileName))
+			assertSameJSON(t, got, filepath.Join(golden, "upstream", name, FileName))
 		})
 	}
 }
@@ -169,11 +104,11 @@ func TestGoldenHippocampus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("hippocampus golden comparison reads 260 cases; skipped with -short")
 	}
-	shared := sharedDir(t)
+	golden := sharedtest.Path(t, "golden")
 	for _, name := range []string{"Dataset004_HippoPre", "Dataset005_HippoFine"} {
 		t.Run(name, func(t *testing.T) {
-			dir := hippocampusDataset(t, shared, name)
-			want, err := ReadFile(filepath.Join(shared, "golden", "upstream", name, FileName))
+			dir := sharedtest.RawDataset(t, name)
+			want, err := ReadFile(filepath.Join(golden, "upstream", name, FileName))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -182,7 +117,7 @@ func TestGoldenHippocampus(t *testing.T) {
 				t.Fatal(err)
 			}
 			compareFingerprint(t, got, want, 1e-6)
-			assertSameJSON(t, got, filepath.Join(shared, "golden", "upstream", name, FileName))
+			assertSameJSON(t, got, filepath.Join(golden, "upstream", name, FileName))
 		})
 	}
 }
@@ -194,10 +129,9 @@ func TestGoldenHippocampus(t *testing.T) {
 // Upstream takes about 7.4 s (2 processes) per dataset on 2 cores (golden
 // README).
 func BenchmarkFingerprintHippocampus(b *testing.B) {
-	shared := sharedDir(b)
 	dirs := []string{
-		hippocampusDataset(b, shared, "Dataset004_HippoPre"),
-		hippocampusDataset(b, shared, "Dataset005_HippoFine"),
+		sharedtest.RawDataset(b, "Dataset004_HippoPre"),
+		sharedtest.RawDataset(b, "Dataset005_HippoFine"),
 	}
 	for _, bc := range []struct {
 		name   string

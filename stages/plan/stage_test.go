@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 	"github.com/nnrunner/nnrunner/pipeline/stage"
 	"github.com/nnrunner/nnrunner/stages/plans"
 	"github.com/nnrunner/nnrunner/stages/pyjson"
@@ -55,10 +56,10 @@ func writeFingerprint(t *testing.T, src string, n int, dropChannel bool) string 
 
 // TestBadInput: each rejected input gives a clear error and writes nothing.
 func TestBadInput(t *testing.T) {
-	shared := sharedDir(t)
-	up := filepath.Join(shared, "golden", "upstream")
-	raw501 := filepath.Join(shared, "golden", "raw", "Dataset501_SynthCTPre")
-	raw503 := filepath.Join(shared, "golden", "raw", "Dataset503_SynthMR")
+	golden := sharedtest.Path(t, "golden")
+	up := filepath.Join(golden, "upstream")
+	raw501 := filepath.Join(golden, "raw", "Dataset501_SynthCTPre")
+	raw503 := filepath.Join(golden, "raw", "Dataset503_SynthMR")
 	tests := []struct {
 		name string
 		with stage.Values
@@ -98,10 +99,10 @@ func TestBadInput(t *testing.T) {
 // TestOverrides: overrides replace derived values before the topology is
 // computed and are recorded in the plans.
 func TestOverrides(t *testing.T) {
-	shared := sharedDir(t)
+	golden := sharedtest.Path(t, "golden")
 	out, err := runStage(t, New(), stage.Values{
-		"dataset":        filepath.Join(shared, "golden", "raw", "Dataset501_SynthCTPre"),
-		"fingerprint":    filepath.Join(shared, "golden", "upstream", "Dataset501_SynthCTPre"),
+		"dataset":        filepath.Join(golden, "raw", "Dataset501_SynthCTPre"),
+		"fingerprint":    filepath.Join(golden, "upstream", "Dataset501_SynthCTPre"),
 		"plans_name":     "nnUNetPlans_cpu",
 		"configurations": []any{"3d_fullres"},
 		"overrides":      map[string]any{"batch_size": int64(3), "patch_size": []any{int64(22), int64(48), int64(40)}, "features_base": int64(8), "features_max": int64(32)},
@@ -165,8 +166,8 @@ func TestGPUMemoryTarget(t *testing.T) {
 // TestRawSplits: a raw dataset's own splits_final.json is copied unchanged;
 // one naming unknown cases is rejected.
 func TestRawSplits(t *testing.T) {
-	shared := sharedDir(t)
-	src := filepath.Join(shared, "golden", "raw", "Dataset503_SynthMR")
+	golden := sharedtest.Path(t, "golden")
+	src := filepath.Join(golden, "raw", "Dataset503_SynthMR")
 	dir := filepath.Join(t.TempDir(), "Dataset503_SynthMR")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -176,7 +177,7 @@ func TestRawSplits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fp := filepath.Join(shared, "golden", "upstream", "Dataset503_SynthMR")
+	fp := filepath.Join(golden, "upstream", "Dataset503_SynthMR")
 	own := `[{"train": ["mr_000", "mr_001", "mr_002"], "val": ["mr_003", "mr_004"]}]`
 	if err := os.WriteFile(filepath.Join(dir, SplitsFile), []byte(own), 0o644); err != nil {
 		t.Fatal(err)

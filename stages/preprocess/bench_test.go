@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 )
 
 // cpuSeconds returns the user plus system CPU time of the process so far.
@@ -75,7 +77,7 @@ func BenchmarkPreprocessHippocampus(b *testing.B) {
 		{"Dataset004_HippoPre", "nnUNetPlans_pretrain", "3d_fullres"},
 		{"Dataset005_HippoFine", "nnUNetPlans", "3d_fullres"},
 	}
-	raws := []string{hippoRaw(b, shared, "Dataset004_HippoPre"), hippoRaw(b, shared, "Dataset005_HippoFine")}
+	raws := []string{sharedtest.RawDataset(b, "Dataset004_HippoPre"), sharedtest.RawDataset(b, "Dataset005_HippoFine")}
 	benchRuns(b, shared, runs, raws)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 	"github.com/nnrunner/nnrunner/stages/dataset"
 	"github.com/nnrunner/nnrunner/stages/imageio"
 	"github.com/nnrunner/nnrunner/stages/npy"
@@ -20,28 +21,12 @@ import (
 	"github.com/nnrunner/nnrunner/stages/pyjson"
 )
 
-// sharedDir returns ../shared relative to the repository root, or skips.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	s := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(s, "golden", "upstream")); err != nil {
-		t.Skipf("golden reference data not found under %s", s)
-	}
-	return s
+// sharedDir returns ../shared, skipping unless it holds upstream's golden
+// outputs.
+func sharedDir(tb testing.TB) string {
+	tb.Helper()
+	sharedtest.Path(tb, "golden", "upstream")
+	return sharedtest.Dir(tb)
 }
 
 // rawDir returns the raw dataset folder the golden dataset was made from.

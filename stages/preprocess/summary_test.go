@@ -6,10 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -169,38 +167,6 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
-}
-
-// hippoRaw builds an nnU-Net raw folder for a hippocampus golden dataset
-// (its CASES.txt) with links to the shared MSD files.
-func hippoRaw(t testing.TB, shared, ds string) string {
-	t.Helper()
-	src := filepath.Join(shared, "data", "msd-hippocampus")
-	list, err := os.ReadFile(filepath.Join(shared, "golden", "raw", ds, "CASES.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for _, d := range []string{"imagesTr", "labelsTr"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Symlink(filepath.Join(shared, "golden", "raw", ds, "dataset.json"), filepath.Join(dir, "dataset.json")); err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(list), "\n") {
-		id := strings.TrimSpace(line)
-		if id == "" || strings.HasPrefix(id, "#") {
-			continue
-		}
-		for _, f := range []string{filepath.Join("imagesTr", id+"_0000.nii.gz"), filepath.Join("labelsTr", id+".nii.gz")} {
-			if err := os.Symlink(filepath.Join(src, f), filepath.Join(dir, f)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return dir
 }
 
 // summaryRun is one stage run checked against an upstream summary.

@@ -12,43 +12,29 @@ package train
 // HIPPO_ITERS, HIPPO_VAL_ITERS and HIPPO_BATCH (small defaults).
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 	"github.com/nnrunner/nnrunner/pipeline/stage"
 	"github.com/nnrunner/nnrunner/stages/preprocess"
 	"github.com/nnrunner/nnrunner/stages/pyjson"
 	"github.com/nnrunner/nnrunner/stages/splits"
 )
 
+// sharedDir returns ../shared, skipping unless it holds the msd-hippocampus
+// data.
 func sharedDir(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	must(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	s := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(s, "data", "msd-hippocampus")); err != nil {
-		t.Skip("../shared/data/msd-hippocampus is not available")
-	}
-	return s
+	sharedtest.Path(t, "data", "msd-hippocampus")
+	return sharedtest.Dir(t)
 }
 
 func envInt(name string, def int) int64 {
@@ -69,15 +55,11 @@ func rawSubset(t *testing.T, shared, work, name string) string {
 	b, err := os.ReadFile(filepath.Join(shared, "golden", "raw", name, "dataset.json"))
 	must(t, err)
 	must(t, os.WriteFile(filepath.Join(dst, "dataset.json"), b, 0o644))
-	f, err := os.Open(filepath.Join(shared, "golden", "raw", name, "CASES.txt"))
-	must(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		id := strings.TrimSpace(sc.Text())
-		if id == "" || strings.HasPrefix(id, "#") {
-			continue
-		}
+	ids, ok := sharedtest.ListedCases(t, filepath.Join(shared, "golden", "raw", name))
+	if !ok {
+		t.Fatalf("golden dataset %s has no CASES.txt", name)
+	}
+	for _, id := range ids {
 		for _, p := range [][2]string{{"imagesTr/" + id + "_0000.nii.gz", "imagesTr/" + id + "_0000.nii.gz"}, {"labelsTr/" + id + ".nii.gz", "labelsTr/" + id + ".nii.gz"}} {
 			if err := os.Symlink(filepath.Join(src, p[0]), filepath.Join(dst, p[1])); err != nil && !os.IsExist(err) {
 				t.Fatal(err)

@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"os"
@@ -11,73 +10,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
+	"github.com/nnrunner/nnrunner/internal/sharedtest"
 	"github.com/nnrunner/nnrunner/pipeline/stage"
 	"github.com/nnrunner/nnrunner/stages/plan"
 	"github.com/nnrunner/nnrunner/stages/plans"
 	"github.com/nnrunner/nnrunner/stages/pyjson"
 )
-
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root (go.mod) not found")
-		}
-		dir = parent
-	}
-	s := filepath.Join(dir, "..", "shared")
-	if _, err := os.Stat(filepath.Join(s, "golden")); err != nil {
-		t.Skipf("golden data not available under %s", s)
-	}
-	return s
-}
-
-// goldenRaw returns a raw folder for a golden dataset; the hippocampus sets
-// get a temporary folder with dataset.json and symlinks from CASES.txt.
-func goldenRaw(t *testing.T, shared, name string) string {
-	t.Helper()
-	raw := filepath.Join(shared, "golden", "raw", name)
-	f, err := os.Open(filepath.Join(raw, "CASES.txt"))
-	if err != nil {
-		return raw
-	}
-	defer f.Close()
-	msd := filepath.Join(shared, "data", "msd-hippocampus")
-	dir := filepath.Join(t.TempDir(), name)
-	for _, sub := range []string{"imagesTr", "labelsTr"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(filepath.Join(raw, "dataset.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "dataset.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		id := strings.TrimSpace(s.Text())
-		if id == "" || strings.HasPrefix(id, "#") {
-			continue
-		}
-		for _, l := range [][2]string{{"imagesTr", id + "_0000.nii.gz"}, {"labelsTr", id + ".nii.gz"}} {
-			if err := os.Symlink(filepath.Join(msd, l[0], l[1]), filepath.Join(dir, l[0], l[1])); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	return dir
-}
 
 func run(t *testing.T, s stage.Stage, with stage.Values, log hclog.Logger) (string, error) {
 	t.Helper()
@@ -93,11 +31,11 @@ func run(t *testing.T, s stage.Stage, with stage.Values, log hclog.Logger) (stri
 // makes; the result must be byte-identical to upstream's
 // nnUNetPlans_pretrain.json, and dataset.json the target's raw one.
 func TestGolden(t *testing.T) {
-	shared := sharedDir(t)
-	up := filepath.Join(shared, "golden", "upstream")
+	golden := sharedtest.Path(t, "golden")
+	up := filepath.Join(golden, "upstream")
 	for _, pair := range [][2]string{{"Dataset502_SynthCTFine", "Dataset501_SynthCTPre"}, {"Dataset005_HippoFine", "Dataset004_HippoPre"}} {
 		src, dst := pair[0], pair[1]
-		srcRaw, dstRaw := goldenRaw(t, shared, src), goldenRaw(t, shared, dst)
+		srcRaw, dstRaw := sharedtest.RawDataset(t, src), sharedtest.RawDataset(t, dst)
 		planned, err := run(t, plan.New(), stage.Values{"dataset": srcRaw, "fingerprint": filepath.Join(up, src, "dataset_fingerprint.json")}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -134,8 +72,8 @@ func TestGolden(t *testing.T) {
 
 // TestMove checks the data_identifier rule of spec §6 / B.6.
 func TestMove(t *testing.T) {
-	shared := sharedDir(t)
-	src, err := plans.Load(filepath.Join(shared, "golden", "upstream", "Dataset502_SynthCTFine", "nnUNetPlans.json"))
+	golden := sharedtest.Path(t, "golden")
+	src, err := plans.Load(filepath.Join(golden, "upstream", "Dataset502_SynthCTFine", "nnUNetPlans.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,9 +130,9 @@ func mustObject(t *testing.T, s string) *pyjson.Object {
 
 // TestBadInput: each rejected input gives a clear error and writes nothing.
 func TestBadInput(t *testing.T) {
-	shared := sharedDir(t)
-	up := filepath.Join(shared, "golden", "upstream")
-	raw := func(n string) string { return filepath.Join(shared, "golden", "raw", n) }
+	golden := sharedtest.Path(t, "golden")
+	up := filepath.Join(golden, "upstream")
+	raw := func(n string) string { return filepath.Join(golden, "raw", n) }
 	brokenPlans := filepath.Join(t.TempDir(), "broken.json")
 	b, _ := os.ReadFile(filepath.Join(up, "Dataset502_SynthCTFine", "nnUNetPlans.json"))
 	b = bytes.Replace(b, []byte(`"2d": {`), []byte(`"3d_cascade_fullres": {"inherits_from": "3d_lowres", "previous_stage": "3d_lowres"}, "2d": {`), 1)
@@ -241,12 +179,12 @@ func TestBadInput(t *testing.T) {
 // TestSchemeWarning: moving CT plans to an MRI dataset warns, naming both
 // schemes.
 func TestSchemeWarning(t *testing.T) {
-	shared := sharedDir(t)
-	up := filepath.Join(shared, "golden", "upstream")
+	golden := sharedtest.Path(t, "golden")
+	up := filepath.Join(golden, "upstream")
 	var buf bytes.Buffer
 	log := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Warn})
 	_, err := run(t, New(), stage.Values{
-		"plans": filepath.Join(up, "Dataset502_SynthCTFine", "nnUNetPlans.json"), "dataset": goldenRaw(t, shared, "Dataset005_HippoFine"),
+		"plans": filepath.Join(up, "Dataset502_SynthCTFine", "nnUNetPlans.json"), "dataset": sharedtest.RawDataset(t, "Dataset005_HippoFine"),
 		"fingerprint": filepath.Join(up, "Dataset005_HippoFine"), "plans_name": "nnUNetPlans_fromCT",
 	}, log)
 	if err != nil {
