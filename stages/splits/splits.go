@@ -82,7 +82,7 @@ func Random8020(ids []string, fold int) (Fold, error) {
 	if n == 0 {
 		return Fold{}, fmt.Errorf("80:20 split: no cases")
 	}
-	idx := nprand.New(uint32(DefaultSeed + fold)).ChoiceNoReplace(n, int(float64(n)*0.8))
+	idx := nprand.New(uint32(DefaultSeed+fold)).ChoiceNoReplace(n, int(float64(n)*0.8))
 	inTrain := make([]bool, n)
 	var f Fold
 	for _, i := range idx {
