@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	"github.com/nnrunner/nnrunner/stages/imageio"
+	"github.com/nnrunner/nnrunner/stages/npstat"
 )
 
 // MaxLabel is the largest label value a class may name (uint16 label maps).
@@ -291,7 +292,7 @@ func Summarize(classes []Class, cases []Case) (*Summary, error) {
 		for i, ci := range fg {
 			v[i] = *k.get(&s.Mean[ci])
 		}
-		*k.get(&s.ForegroundMean) = mean(v)
+		*k.get(&s.ForegroundMean) = npstat.Mean(v)
 	}
 	return s, nil
 }
@@ -313,57 +314,5 @@ func nanmean(v []float64) float64 {
 	if n == 0 {
 		return math.NaN()
 	}
-	return sum(z) / float64(n)
-}
-
-// mean is np.mean of a float64 array (NaN for an empty one, as numpy).
-func mean(v []float64) float64 {
-	if len(v) == 0 {
-		return math.NaN()
-	}
-	return sum(v) / float64(len(v))
-}
-
-// sumBlock is numpy's buffered-reduction block size.
-const sumBlock = 8192
-
-// sum is numpy's float64 add.reduce of a contiguous array: pairwise
-// summation over blocks of sumBlock elements, accumulated in order.
-func sum(a []float64) float64 {
-	var acc float64
-	for start := 0; start < len(a); start += sumBlock {
-		acc += pairwise(a[start:min(start+sumBlock, len(a))])
-	}
-	return acc
-}
-
-// pairwise is numpy's pairwise_sum for float64.
-func pairwise(a []float64) float64 {
-	n := len(a)
-	switch {
-	case n < 8:
-		var res float64
-		for _, x := range a {
-			res += x
-		}
-		return res
-	case n <= 128:
-		var r [8]float64
-		copy(r[:], a[:8])
-		i := 8
-		for ; i < n-n%8; i += 8 {
-			for j := range r {
-				r[j] += a[i+j]
-			}
-		}
-		res := ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-		for ; i < n; i++ {
-			res += a[i]
-		}
-		return res
-	default:
-		n2 := n / 2
-		n2 -= n2 % 8
-		return pairwise(a[:n2]) + pairwise(a[n2:])
-	}
+	return npstat.Sum(z) / float64(n)
 }

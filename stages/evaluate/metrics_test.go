@@ -209,24 +209,6 @@ func TestSummarizeErrors(t *testing.T) {
 	}
 }
 
-func TestPairwiseSmall(t *testing.T) {
-	// Below 8 values numpy adds sequentially; at 8..128 it uses eight
-	// partial sums. 1e16 + 1 + ... shows the difference.
-	a := []float64{1e16, 1, 1, 1, 1, 1, 1, 1, 1}
-	seq := 0.0
-	for _, x := range a {
-		seq += x
-	}
-	if got := sum(a[:7]); got != 1e16 {
-		t.Errorf("sequential sum = %v, want 1e16 (each +1 rounds away)", got)
-	}
-	want := ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
-	want += a[8]
-	if got := sum(a); got != want || seq == want {
-		t.Errorf("pairwise sum = %v, want %v (sequential gives %v)", got, want, seq)
-	}
-}
-
 // BenchmarkCount counts two labels and a region on a 128³ label map.
 func BenchmarkCount(b *testing.B) {
 	n := 128 * 128 * 128
