@@ -55,37 +55,9 @@ func (b *Builder) ConvNormAct(name string, x, w, bias, gamma, beta *G.Node, stri
 	if slope <= 0 {
 		return nil, fmt.Errorf("%s: slope %g must be positive (the backward pass reads the output's sign)", name, slope)
 	}
-	xs, ws := shapeOf(x), shapeOf(w)
-	in, err := spatial3(xs)
+	g, children, err := convInputs(name, x, w, bias, stride, pad)
 	if err != nil {
-		return nil, fmt.Errorf("%s: input: %w", name, err)
-	}
-	dim := len(xs) - 2
-	if len(ws) != len(xs) || ws[1] != xs[1] {
-		return nil, fmt.Errorf("%s: weight shape %v does not fit input %v", name, ws, xs)
-	}
-	k, err := axes3(ws[2:], dim, 1)
-	if err != nil {
-		return nil, fmt.Errorf("%s: kernel: %w", name, err)
-	}
-	st, err := axes3(stride, dim, 1)
-	if err != nil {
-		return nil, fmt.Errorf("%s: stride: %w", name, err)
-	}
-	pd, err := axes3(pad, dim, 0)
-	if err != nil {
-		return nil, fmt.Errorf("%s: padding: %w", name, err)
-	}
-	g := kernels.ConvGeom{N: xs[0], InC: xs[1], OutC: ws[0], In: in, Kernel: k, Stride: st, Pad: pd}
-	if err := g.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	children := []*G.Node{x, w}
-	if bias != nil {
-		if bs := shapeOf(bias); len(bs) != 1 || bs[0] != g.OutC {
-			return nil, fmt.Errorf("%s: bias shape %v, want (%d)", name, bs, g.OutC)
-		}
-		children = append(children, bias)
+		return nil, err
 	}
 	for _, p := range []*G.Node{gamma, beta} {
 		if s := shapeOf(p); len(s) != 1 || s[0] != g.OutC {
@@ -93,7 +65,7 @@ func (b *Builder) ConvNormAct(name string, x, w, bias, gamma, beta *G.Node, stri
 		}
 	}
 	children = append(children, gamma, beta)
-	op := &blockOp{base: b.base(blockKindNames[blockFwd]), kind: blockFwd, geom: g, dims: len(xs), bias: bias != nil,
+	op := &blockOp{base: b.base(blockKindNames[blockFwd]), kind: blockFwd, geom: g, dims: len(shapeOf(x)), bias: bias != nil,
 		eps: eps, slope: slope, diffInput: b.wantGrad(x), st: new(blockState), b: b}
 	return apply(op, name, children...)
 }

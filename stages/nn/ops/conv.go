@@ -45,41 +45,51 @@ type convOp struct {
 // w (Cout,Cin,k...), bias (Cout) or nil, per-axis stride and zero padding.
 // 4-D tensors are 2-D convolutions, 5-D tensors 3-D ones.
 func (b *Builder) Conv(name string, x, w, bias *G.Node, stride, pad []int) (*G.Node, error) {
+	g, children, err := convInputs(name, x, w, bias, stride, pad)
+	if err != nil {
+		return nil, err
+	}
+	op := &convOp{base: b.base(convKindNames[convFwd]), kind: convFwd, geom: g, dims: len(shapeOf(x)), bias: bias != nil, diffInput: b.wantGrad(x), b: b}
+	return apply(op, name, children...)
+}
+
+// convInputs checks the operands of a convolution (x, w, optional bias,
+// per-axis stride and padding) and returns its geometry and the node's
+// children (x, w and bias when given).
+func convInputs(name string, x, w, bias *G.Node, stride, pad []int) (kernels.ConvGeom, []*G.Node, error) {
 	xs, ws := shapeOf(x), shapeOf(w)
 	in, err := spatial3(xs)
 	if err != nil {
-		return nil, fmt.Errorf("%s: input: %w", name, err)
+		return kernels.ConvGeom{}, nil, fmt.Errorf("%s: input: %w", name, err)
 	}
 	dim := len(xs) - 2
 	if len(ws) != len(xs) || ws[1] != xs[1] {
-		return nil, fmt.Errorf("%s: weight shape %v does not fit input %v", name, ws, xs)
+		return kernels.ConvGeom{}, nil, fmt.Errorf("%s: weight shape %v does not fit input %v", name, ws, xs)
 	}
 	k, err := axes3(ws[2:], dim, 1)
 	if err != nil {
-		return nil, fmt.Errorf("%s: kernel: %w", name, err)
+		return kernels.ConvGeom{}, nil, fmt.Errorf("%s: kernel: %w", name, err)
 	}
 	st, err := axes3(stride, dim, 1)
 	if err != nil {
-		return nil, fmt.Errorf("%s: stride: %w", name, err)
+		return kernels.ConvGeom{}, nil, fmt.Errorf("%s: stride: %w", name, err)
 	}
 	pd, err := axes3(pad, dim, 0)
 	if err != nil {
-		return nil, fmt.Errorf("%s: padding: %w", name, err)
+		return kernels.ConvGeom{}, nil, fmt.Errorf("%s: padding: %w", name, err)
 	}
 	g := kernels.ConvGeom{N: xs[0], InC: xs[1], OutC: ws[0], In: in, Kernel: k, Stride: st, Pad: pd}
 	if err := g.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return kernels.ConvGeom{}, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	op := &convOp{base: b.base(convKindNames[convFwd]), kind: convFwd, geom: g, dims: len(xs), diffInput: b.wantGrad(x), b: b}
 	children := []*G.Node{x, w}
 	if bias != nil {
 		if bs := shapeOf(bias); len(bs) != 1 || bs[0] != g.OutC {
-			return nil, fmt.Errorf("%s: bias shape %v, want (%d)", name, bs, g.OutC)
+			return kernels.ConvGeom{}, nil, fmt.Errorf("%s: bias shape %v, want (%d)", name, bs, g.OutC)
 		}
-		op.bias = true
 		children = append(children, bias)
 	}
-	return apply(op, name, children...)
+	return g, children, nil
 }
 
 // ConvTranspose adds y = convT(x, w) + bias as PyTorch's ConvTranspose with
