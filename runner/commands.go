@@ -53,7 +53,8 @@ func load(file string, set []string, c *common, stderr io.Writer) (*engine.Engin
 
 func cmdApply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlagSet("apply", stderr)
-	var targets, force, set listFlag
+	var targets, force listFlag
+	var set setFlag
 	fs.Var(&targets, "target", "apply only this stage and what it needs (repeatable)")
 	fs.Var(&force, "force", "run this stage even if cached (repeatable)")
 	fs.Var(&set, "set", "override params.NAME=VALUE or datasets.NAME=PATH (repeatable)")
@@ -127,7 +128,8 @@ func oneLine(s string) string {
 
 func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlagSet("plan", stderr)
-	var targets, force, set listFlag
+	var targets, force listFlag
+	var set setFlag
 	fs.Var(&targets, "target", "plan only this stage and what it needs (repeatable)")
 	fs.Var(&force, "force", "plan this stage as forced (repeatable)")
 	fs.Var(&set, "set", "override params.NAME=VALUE or datasets.NAME=PATH (repeatable)")
@@ -183,7 +185,7 @@ func printPlan(w io.Writer, plan *engine.Plan, explain bool) {
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlagSet("status", stderr)
-	var set listFlag
+	var set setFlag
 	fs.Var(&set, "set", "override params.NAME=VALUE or datasets.NAME=PATH (repeatable)")
 	pos, err := parse(fs, args, "FILE")
 	if err != nil {

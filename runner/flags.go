@@ -22,6 +22,19 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// setFlag is the repeatable --set KEY=VALUE flag. Its value is never split
+// on commas: it may be a YAML flow mapping or list such as
+// 'params.overrides={features_base: 16, features_max: 128}'.
+type setFlag []string
+
+func (s *setFlag) String() string { return strings.Join(*s, " ") }
+
+// Set appends one KEY=VALUE override.
+func (s *setFlag) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}
+
 // common holds the flags every command accepts.
 type common struct {
 	logFormat string

@@ -370,6 +370,7 @@ func TestCommands(t *testing.T) {
 		{[]string{"apply", file, "--log-format", "json"}, 0, `"status": "done"`, `"@message":"RUN"`},
 		{[]string{"plan", file, "--detailed-exitcode"}, 0, "Plan: 0 to run, 0 to restore, 4 up to date.", ""},
 		{[]string{"plan", file, "--set", "params.salt=3", "--explain"}, 0, `param argv[3]: "0" -> "3"`, ""},
+		{[]string{"plan", file, "--set", "params.salt=3,4", "--explain"}, 0, `param argv[3]: "0" -> "3,4"`, ""},
 		{[]string{"status", file}, 0, "up to date", ""},
 		{[]string{"output", file, "final.final"}, 0, "out/final/final.txt", ""},
 		{[]string{"output", file, "final.nope"}, 1, "", "no committed output"},
