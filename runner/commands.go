@@ -258,6 +258,8 @@ func cmdGraph(args []string, stdout, stderr io.Writer) error {
 
 func cmdOutput(args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlagSet("output", stderr)
+	var set setFlag
+	fs.Var(&set, "set", "override params.NAME=VALUE or datasets.NAME=PATH (repeatable), as given to apply")
 	pos, err := parse(fs, args, "FILE", "ID.NAME")
 	if err != nil {
 		return err
@@ -266,7 +268,7 @@ func cmdOutput(args []string, stdout, stderr io.Writer) error {
 	if !ok || id == "" || name == "" {
 		return &usageError{msg: fmt.Sprintf("output %q: write STAGE.OUTPUT, e.g. count.count", pos[1])}
 	}
-	eng, _, err := load(pos[0], nil, c, stderr)
+	eng, _, err := load(pos[0], set, c, stderr)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@
 //	runner plan FILE [--target ID]... [--force ID]... [--set K=V]... [--json] [--explain] [--detailed-exitcode]
 //	runner status FILE [--set K=V]...
 //	runner graph FILE [--format mermaid|dot]
-//	runner output FILE ID.NAME
+//	runner output FILE ID.NAME [--set K=V]...
 //	runner gc FILE [--keep-last N] [--max-size SIZE] [--no-wait]
 //	runner schema [--format json|markdown]
 //	runner version
@@ -78,7 +78,7 @@ const usage = `Usage:
   runner plan FILE [--target ID]... [--force ID]... [--set K=V]... [--json] [--explain] [--detailed-exitcode]
   runner status FILE [--set K=V]...
   runner graph FILE [--format mermaid|dot]
-  runner output FILE ID.NAME
+  runner output FILE ID.NAME [--set K=V]...
   runner gc FILE [--keep-last N] [--max-size SIZE] [--no-wait]
   runner schema [--format json|markdown]
   runner version

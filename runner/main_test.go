@@ -373,6 +373,7 @@ func TestCommands(t *testing.T) {
 		{[]string{"plan", file, "--set", "params.salt=3,4", "--explain"}, 0, `param argv[3]: "0" -> "3,4"`, ""},
 		{[]string{"status", file}, 0, "up to date", ""},
 		{[]string{"output", file, "final.final"}, 0, "out/final/final.txt", ""},
+		{[]string{"output", file, "--set", "params.salt=0", "final.final"}, 0, "out/final/final.txt", ""},
 		{[]string{"output", file, "final.nope"}, 1, "", "no committed output"},
 		{[]string{"apply", file, "--target", "nope"}, 1, "", `no stage "nope"`},
 		{[]string{"gc", file, "--keep-last", "0"}, 0, "", "gc finished"},
