@@ -119,7 +119,7 @@ func (g *Graph) topo() []string {
 	for i := range g.ids {
 		pending[i] = len(g.deps[i])
 	}
-	ready := &intHeap{}
+	ready := &IndexHeap{}
 	for i, n := range pending {
 		if n == 0 {
 			heap.Push(ready, i)
@@ -196,18 +196,24 @@ func (g *Graph) names(is []int) []string {
 	return out
 }
 
-// intHeap is a min-heap of node indexes (container/heap).
-type intHeap []int
+// IndexHeap is a min-heap of node indexes for container/heap: the ready set
+// of a deterministic topological walk.
+type IndexHeap []int
 
-func (h intHeap) Len() int           { return len(h) }
-func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+// Len implements heap.Interface.
+func (h IndexHeap) Len() int { return len(h) }
+
+// Less implements heap.Interface.
+func (h IndexHeap) Less(i, j int) bool { return h[i] < h[j] }
+
+// Swap implements heap.Interface.
+func (h IndexHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
 
 // Push implements heap.Interface.
-func (h *intHeap) Push(x any) { *h = append(*h, x.(int)) }
+func (h *IndexHeap) Push(x any) { *h = append(*h, x.(int)) }
 
 // Pop implements heap.Interface.
-func (h *intHeap) Pop() any {
+func (h *IndexHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]

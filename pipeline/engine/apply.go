@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nnrunner/nnrunner/pipeline/dag"
 	"github.com/nnrunner/nnrunner/pipeline/record"
 	"github.com/nnrunner/nnrunner/pipeline/workspace"
 	"github.com/nnrunner/nnrunner/schema"
@@ -167,7 +168,7 @@ func (e *Engine) schedule(ctx context.Context, ids []string, forced map[string]b
 	}
 	outcomes := make([]*Outcome, n)
 	results := make([]*record.Result, n)
-	ready := &intHeap{}
+	ready := &dag.IndexHeap{}
 	for i := range ids {
 		if waiting[i] == 0 {
 			heap.Push(ready, i)
@@ -321,24 +322,6 @@ func (e *Engine) process(ctx context.Context, s *schema.Stage, upstream map[stri
 		return out, nil
 	}
 	return out, res
-}
-
-// intHeap is a min-heap of stage positions (topological order).
-type intHeap []int
-
-func (h intHeap) Len() int           { return len(h) }
-func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-
-// Push implements heap.Interface.
-func (h *intHeap) Push(x any) { *h = append(*h, x.(int)) }
-
-// Pop implements heap.Interface.
-func (h *intHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }
 
 // hostname returns the host name recorded in results.
