@@ -7,10 +7,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/nnrunner/nnrunner/stages/internal/atomicfile"
 )
 
 // Encode writes h and data as an uncompressed little-endian single-file
@@ -114,44 +115,30 @@ func encodeData[T Number](w io.Writer, data []T) error {
 // name ends in .gz. The gzip stream carries no name or time stamp, so equal
 // inputs give equal bytes. The file is written under a temporary name and
 // renamed into place, so readers never see a partial file.
-func WriteFile[T Number](path string, h *Header, data []T) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+func WriteFile[T Number](path string, h *Header, data []T) error {
+	err := atomicfile.Write(path, func(f *os.File) error {
+		bw := bufio.NewWriterSize(f, 256<<10)
+		var w io.Writer = bw
+		var gz *gzip.Writer
+		if strings.HasSuffix(strings.ToLower(path), ".gz") {
+			var err error
+			if gz, err = gzip.NewWriterLevel(bw, gzip.DefaultCompression); err != nil {
+				return err
+			}
+			w = gz
+		}
+		if err := Encode(w, h, data); err != nil {
+			return err
+		}
+		if gz != nil {
+			if err := gz.Close(); err != nil {
+				return err
+			}
+		}
+		return bw.Flush()
+	})
 	if err != nil {
 		return fmt.Errorf("write NIfTI %s: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("write NIfTI %s: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 256<<10)
-	var w io.Writer = bw
-	var gz *gzip.Writer
-	if strings.HasSuffix(strings.ToLower(path), ".gz") {
-		gz, err = gzip.NewWriterLevel(bw, gzip.DefaultCompression)
-		if err != nil {
-			return err
-		}
-		w = gz
-	}
-	if err = Encode(w, h, data); err != nil {
-		return err
-	}
-	if gz != nil {
-		if err = gz.Close(); err != nil {
-			return err
-		}
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return nil
 }
