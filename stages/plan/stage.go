@@ -27,7 +27,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/nnrunner/nnrunner/pipeline/stage"
 	"github.com/nnrunner/nnrunner/stages/plans"
@@ -94,8 +93,8 @@ func plansName(with stage.Values) (string, error) {
 			return "", err
 		}
 	}
-	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
-		return "", fmt.Errorf("plans_name %q must be a non-empty name without path separators, e.g. nnUNetPlans", name)
+	if err := plans.CheckName(name, plans.DefaultPlansName); err != nil {
+		return "", err
 	}
 	return name, nil
 }

@@ -493,3 +493,13 @@ func positive(f *fields, key string) int {
 	}
 	return n
 }
+
+// CheckName reports whether name can be a plans identifier: the plans file
+// is <name>.json and data folders are named after it, so it must be a plain
+// file name. example is shown in the error (e.g. nnUNetPlans_pretrain).
+func CheckName(name, example string) error {
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return fmt.Errorf("plans_name %q must be a non-empty name without path separators, e.g. %s", name, example)
+	}
+	return nil
+}

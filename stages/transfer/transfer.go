@@ -143,8 +143,8 @@ func targetName(with stage.Values) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
-		return "", fmt.Errorf("plans_name %q must be a non-empty name without path separators, e.g. nnUNetPlans_pretrain", name)
+	if err := plans.CheckName(name, "nnUNetPlans_pretrain"); err != nil {
+		return "", err
 	}
 	return name, nil
 }
