@@ -265,3 +265,21 @@ func TestOldFormat(t *testing.T) {
 		t.Errorf("ResidualEncoderUNet error = %v", err)
 	}
 }
+
+func TestCheckName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"nnUNetPlans", true}, {"nnUNetPlans_pretrain", true},
+		{"", false}, {".", false}, {"..", false}, {"a/b", false}, {`a\b`, false},
+	} {
+		err := CheckName(tc.name, "nnUNetPlans")
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckName(%q) = %v, want ok %v", tc.name, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "e.g. nnUNetPlans") {
+			t.Errorf("CheckName(%q): error %q lacks the example", tc.name, err)
+		}
+	}
+}
