@@ -345,7 +345,8 @@ func cmdVersion(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// version returns the module version and VCS revision of this build.
+// version returns the module version, VCS revision and build tags (e.g.
+// openblas, which decides the network's GEMM) of this build.
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
@@ -358,6 +359,11 @@ func version() string {
 		}
 		if s.Key == "vcs.modified" && s.Value == "true" {
 			v += "+dirty"
+		}
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-tags" && s.Value != "" {
+			v += " tags=" + s.Value
 		}
 	}
 	return v
