@@ -37,9 +37,15 @@ func JSONSchema(reg *stage.Registry) ([]byte, error) {
 		"required":             []string{"type"},
 		"additionalProperties": false,
 		"properties": map[string]any{
-			"type":     map[string]any{"enum": reg.Types(), "description": "stage type"},
-			"with":     map[string]any{"type": "object", "description": "parameters of the stage type (see its table); ${...} references are interpolated"},
-			"needs":    map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "description": "ids of stages that must finish first, besides those referenced in with"},
+			"type": map[string]any{"enum": reg.Types(), "description": "stage type"},
+			"with": map[string]any{"type": "object", "description": "parameters of the stage type (see its table); ${...} references are interpolated"},
+			"needs": map[string]any{
+				"oneOf": []any{
+					map[string]any{"type": "string"},
+					map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+				},
+				"description": "id (or list of ids) of stages that must finish first, besides those referenced in with",
+			},
 			"executor": map[string]any{"enum": Executors, "description": "where the stage runs (default: the workflow's executor, else local)"},
 			"slurm":    slurmJSONSchema(false),
 			"retries":  map[string]any{"type": "integer", "minimum": 0, "default": 0, "description": "further attempts after a failed run"},
