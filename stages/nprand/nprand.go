@@ -39,8 +39,8 @@ func (rs *RandomState) Seed(seed uint32) {
 	rs.pos = stateLen
 }
 
-func (rs *RandomState) twist() {
-	mt := &rs.mt
+// twistGo regenerates the whole state (the pure-Go twist).
+func twistGo(mt *[stateLen]uint32) {
 	// cur carries mt[i+1] (loaded for one word) over as the next word's mt[i].
 	cur := mt[0]
 	for i := 0; i < stateLen-shift; i++ {
@@ -57,21 +57,54 @@ func (rs *RandomState) twist() {
 	}
 	y := (cur & upperMask) | (mt[0] & lowerMask)
 	mt[stateLen-1] = mt[shift-1] ^ (y >> 1) ^ (-(y & 1) & matrixA)
-	rs.pos = 0
 }
 
-// Uint32 returns the next raw 32-bit output of the stream.
-func (rs *RandomState) Uint32() uint32 {
-	if rs.pos >= stateLen {
-		rs.twist()
-	}
-	y := rs.mt[rs.pos]
-	rs.pos++
+// twistWord regenerates word i alone, in twist order (the words before i
+// are already regenerated).
+func twistWord(mt *[stateLen]uint32, i int) {
+	y := (mt[i] & upperMask) | (mt[(i+1)%stateLen] & lowerMask)
+	mt[i] = mt[(i+shift)%stateLen] ^ (y >> 1) ^ (-(y & 1) & matrixA)
+}
+
+// temper is MT19937's output transform of one state word.
+func temper(y uint32) uint32 {
 	y ^= y >> 11
 	y ^= (y << 7) & 0x9d2c5680
 	y ^= (y << 15) & 0xefc60000
 	y ^= y >> 18
 	return y
+}
+
+// packIndicesGo is the pure-Go packIndices. It is branch-free: every
+// masked word is written to dst[j], and j advances only when the word is
+// accepted (m < 2^31, so m-v has its top bit set exactly when v > m).
+func packIndicesGo(dst []int32, src []uint32, m, mask uint32) (consumed, written int) {
+	j := 0
+	for consumed < len(src) && j < len(dst) {
+		out := src[consumed:]
+		if rest := len(dst) - j; len(out) > rest {
+			// At least this many words are needed; never more than are left.
+			out = out[:rest]
+		}
+		for _, y := range out {
+			v := temper(y) & mask
+			dst[j] = int32(v)
+			j += int(1 ^ ((m - v) >> 31))
+		}
+		consumed += len(out)
+	}
+	return consumed, j
+}
+
+// Uint32 returns the next raw 32-bit output of the stream.
+func (rs *RandomState) Uint32() uint32 {
+	if rs.pos >= stateLen {
+		twist(&rs.mt)
+		rs.pos = 0
+	}
+	y := rs.mt[rs.pos]
+	rs.pos++
+	return temper(y)
 }
 
 // Interval returns a uniform integer in [0, max] drawn by numpy's masked
@@ -101,19 +134,14 @@ func (rs *RandomState) Interval(max uint64) uint64 {
 
 // Indices fills dst with successive Interval(n-1) draws: the indices that
 // numpy's legacy choice(a, len(dst), replace=True) picks from an array of
-// length n (also randint(0, n, size=len(dst))). n must be >= 1.
+// length n (also randint(0, n, size=len(dst))). n must be in [1, 2^31].
 func (rs *RandomState) Indices(dst []int32, n int) {
-	if n < 1 {
-		panic("nprand: Indices needs n >= 1")
-	}
-	if uint64(n-1) > 0xffffffff {
-		panic("nprand: Indices above 2^32 elements is not supported")
+	if n < 1 || uint64(n-1) >= 1<<31 {
+		panic("nprand: Indices needs 1 <= n <= 2^31")
 	}
 	m := uint32(n - 1)
 	if m == 0 {
-		for i := range dst {
-			dst[i] = 0
-		}
+		clear(dst)
 		return
 	}
 	mask := m
@@ -122,38 +150,17 @@ func (rs *RandomState) Indices(dst []int32, n int) {
 	mask |= mask >> 4
 	mask |= mask >> 8
 	mask |= mask >> 16
-	if m >= 1<<31 {
-		for i := range dst {
-			dst[i] = int32(rs.Interval(uint64(m)))
-		}
-		return
-	}
-	// Branch-free rejection: every tempered output is written to dst[j]
-	// and j advances only when it is accepted (m < 2^31, so m-v has its
-	// top bit set exactly when v > m).
-	pos, j := uint(rs.pos), 0
+	pos, j := rs.pos, 0
 	for j < len(dst) {
 		if pos >= stateLen {
-			rs.twist()
+			twist(&rs.mt)
 			pos = 0
 		}
-		out := rs.mt[pos:]
-		if rest := len(dst) - j; len(out) > rest {
-			// At least this many outputs are needed; never more than are left.
-			out = out[:rest]
-		}
-		for _, y := range out {
-			y ^= y >> 11
-			y ^= (y << 7) & 0x9d2c5680
-			y ^= (y << 15) & 0xefc60000
-			y ^= y >> 18
-			v := y & mask
-			dst[j] = int32(v)
-			j += int(1 ^ ((m - v) >> 31))
-		}
-		pos += uint(len(out))
+		c, w := packIndices(dst[j:], rs.mt[pos:], m, mask)
+		pos += c
+		j += w
 	}
-	rs.pos = int(pos)
+	rs.pos = pos
 }
 
 // Randint returns numpy's legacy randint(lo, hi): an integer in [lo, hi).

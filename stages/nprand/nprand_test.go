@@ -1,6 +1,7 @@
 package nprand
 
 import (
+	"math"
 	"sort"
 	"testing"
 
@@ -73,16 +74,36 @@ func TestRandomSample(t *testing.T) {
 }
 
 func TestIndicesMatchesChoice(t *testing.T) {
-	for _, n := range []int{1, 2, 3, 7, 8, 1000, 65537} {
-		a := New(99).Choice(n, 300)
-		idx := make([]int32, 300)
-		New(99).Indices(idx, n)
-		for i := range a {
-			if a[i] != int(idx[i]) {
-				t.Fatalf("n=%d i=%d: Choice %d, Indices %d", n, i, a[i], idx[i])
+	// Lengths around multiples of 8 and past the 624-word state; the
+	// draws are split over calls of different sizes.
+	for _, n := range []int{1, 2, 3, 7, 8, 9, 1000, 3001, 65537, 1<<30 + 1, math.MaxInt32} {
+		for _, parts := range [][]int{{300}, {1, 7, 8, 9, 15, 1000, 3}, {2000}} {
+			total := 0
+			for _, p := range parts {
+				total += p
 			}
-			if a[i] < 0 || a[i] >= n {
-				t.Fatalf("n=%d: index %d out of range", n, a[i])
+			want := New(99).Choice(n, total)
+			rs := New(99)
+			var got []int
+			for _, p := range parts {
+				idx := make([]int32, p)
+				rs.Indices(idx, n)
+				for _, v := range idx {
+					got = append(got, int(v))
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("n=%d parts %v: Indices differ from Choice (-want +got):\n%s", n, parts, diff)
+			}
+			for i, v := range got {
+				if v < 0 || v >= n {
+					t.Fatalf("n=%d: index %d = %d out of range", n, i, v)
+				}
+			}
+			ref := New(99)
+			ref.Choice(n, total)
+			if a, b := ref.Uint32(), rs.Uint32(); a != b {
+				t.Fatalf("n=%d parts %v: next output after Indices %d, after Choice %d", n, parts, b, a)
 			}
 		}
 	}
