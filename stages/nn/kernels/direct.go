@@ -144,7 +144,7 @@ func convDirect(ws *Workspace, g *ConvGeom, x, w, bias, y []float32) {
 	}
 
 	yg := scratch[float32](ws, slotGrid, g.OutC*l.span)
-	productTiles(xp, offs, wp, yg, g.OutC, l.span)
+	productTiles(xp, offs, wp, yg, g.OutC, l.span, g.chunk())
 	unpadOutput(g, &l, yg, bias, y)
 }
 
@@ -153,8 +153,8 @@ func convDirect(ws *Workspace, g *ConvGeom, x, w, bias, y []float32) {
 // of tileCols) with convTile4x24, y holding rows of ystride elements. Sums
 // are split in chunks of chunkTaps rows of the column matrix that continue
 // the same FMA chains.
-func productTiles(x []float32, offs []int, wp, y []float32, rows, ystride int) {
-	kc, chunk := len(offs), chunkTaps
+func productTiles(x []float32, offs []int, wp, y []float32, rows, ystride, chunk int) {
+	kc := len(offs)
 	parallelFor(ystride/tileCols, tilesPerBlock, func(lo, hi int) {
 		for b := lo; b < hi; b += tilesPerBlock {
 			e := min(b+tilesPerBlock, hi)
@@ -196,9 +196,13 @@ func padInput(g *ConvGeom, l *gridLayout, x, xp []float32) {
 							copy(dst[phase*l.phase+base+g.Pad[2]:][:w], row)
 							continue
 						}
-						for xx, v := range row {
-							px := xx + g.Pad[2]
-							dst[(phase+px%sw)*l.phase+base+px/sw] = v
+						// The elements of one phase are every sw-th of the row.
+						for c := range min(sw, w) {
+							px := c + g.Pad[2]
+							out := dst[(phase+px%sw)*l.phase+base+px/sw:]
+							for j, xx := 0, c; xx < w; j, xx = j+1, xx+sw {
+								out[j] = row[xx]
+							}
 						}
 					}
 				}
@@ -383,7 +387,7 @@ func convDirectData(ws *Workspace, g *ConvGeom, dy, w, dx []float32) {
 				}
 			}
 		}
-		productTiles(dyg, offs[:kc], wp[:g.InC*kc], out, g.InC, qr)
+		productTiles(dyg, offs[:kc], wp[:g.InC*kc], out, g.InC, qr, zzDataChunk)
 	}
 	gatherInputGrad(g, &l, dq, qr, dx)
 }
@@ -405,12 +409,25 @@ func gatherInputGrad(g *ConvGeom, l *gridLayout, dq []float32, qr int, dx []floa
 					base := n*l.vol + pz/sd*l.plane + py/sh*l.rowLen
 					phase := (pz%sd*sh + py%sh) * sw
 					row := dst[(z*h+yy)*w:][:w]
-					for xx := range row {
-						px := xx + g.Pad[2]
-						row[xx] = dq[((phase+px%sw)*g.InC+ci)*qr+base+px/sw]
+					// The elements of one phase are every sw-th of the row.
+					for c := range min(sw, w) {
+						px := c + g.Pad[2]
+						src := dq[((phase+px%sw)*g.InC+ci)*qr+base+px/sw:]
+						for j, xx := 0, c; xx < w; j, xx = j+1, xx+sw {
+							row[xx] = src[j]
+						}
 					}
 				}
 			}
 		}
 	})
+}
+
+var zzStrideChunk, zzDataChunk, zz1Chunk = chunkTaps, chunkTaps, chunkTaps
+
+func (g *ConvGeom) chunk() int {
+	if g.Stride == [3]int{1, 1, 1} {
+		return zz1Chunk
+	}
+	return zzStrideChunk
 }
