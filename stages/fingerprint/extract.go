@@ -32,17 +32,9 @@ type Options struct {
 	// on the same single read of every case) and fails with a
 	// *dataset.IntegrityError listing every problem.
 	Verify bool
-	// CacheBytes bounds the memory used to keep drawn sample indices
-	// between the mean and the std pass (2 bytes per draw for cases with
-	// at most 65536 foreground voxels, else 4); cases beyond it redraw.
-	// <= 0 means DefaultCacheBytes. The result does not depend on it.
-	CacheBytes int64
 	// Log receives progress messages; nil discards them.
 	Log hclog.Logger
 }
-
-// DefaultCacheBytes is the default Options.CacheBytes: 512 MiB.
-const DefaultCacheBytes = 512 << 20
 
 // Extract computes the fingerprint of the raw dataset in datasetDir as
 // upstream's DatasetFingerprintExtractor does. Cases are read by a pool of
@@ -121,10 +113,6 @@ func extract(ctx context.Context, datasetDir string, opts Options, total int) (*
 	}
 	f.MedianRelativeSizeAfterCropping = npstat.Median64(rel)
 
-	cache := opts.CacheBytes
-	if cache <= 0 {
-		cache = DefaultCacheBytes
-	}
 	// Upstream concatenates the per-case draws with np.concatenate; a case
 	// without foreground contributes an empty list, which promotes the
 	// pooled samples, and so all statistics, to float64.
@@ -139,9 +127,9 @@ func extract(ctx context.Context, datasetDir string, opts Options, total int) (*
 	}
 	if promote {
 		log.Info("a case has no foreground: statistics are computed in float64, as upstream's concatenation does")
-		f.Channels, err = newSampleSet[float64](cases, nch, nSamples, cache).stats(ctx, threads)
+		f.Channels, err = newSampleSet[float64](cases, nch, nSamples).stats(ctx, threads)
 	} else {
-		f.Channels, err = newSampleSet[float32](cases, nch, nSamples, cache).stats(ctx, threads)
+		f.Channels, err = newSampleSet[float32](cases, nch, nSamples).stats(ctx, threads)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint %s: %w", datasetDir, err)

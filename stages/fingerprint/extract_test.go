@@ -168,31 +168,27 @@ func refStats[T npstat.Float](v []T) ChannelStats {
 }
 
 // TestExtractMatchesReference checks the streaming statistics against the
-// direct computation, bit for bit, for every way draws are kept: cached
-// indices, replayed draws, materialised draws (foreground larger than the
-// per-case sample count), and pooled blocks spanning cases.
+// direct computation, bit for bit, for both ways draws are kept: replayed
+// from the generator, or materialised (foreground larger than the
+// per-case sample count), with pooled blocks spanning cases.
 func TestExtractMatchesReference(t *testing.T) {
 	dirs := map[bool]string{true: buildSynthetic(t, true), false: buildSynthetic(t, false)}
 	tests := []struct {
 		name    string
 		total   int
-		cache   int64
 		float64 bool // a case without foreground promotes the statistics to float64
 	}{
-		{"cached indices, blocks span cases", 100_000, DefaultCacheBytes, false},
-		{"replayed draws", 100_000, 1, false},
-		{"partly cached", 100_000, 150_000, false},
-		{"materialised draws (foreground > samples)", 40_000, DefaultCacheBytes, false},
-		{"fewer draws than one block", 1_000, DefaultCacheBytes, false},
-		{"float64: cached indices", 100_000, DefaultCacheBytes, true},
-		{"float64: replayed draws", 100_000, 1, true},
-		{"float64: materialised draws", 40_000, DefaultCacheBytes, true},
+		{"replayed draws, blocks span cases", 100_000, false},
+		{"materialised draws (foreground > samples)", 40_000, false},
+		{"fewer draws than one block", 1_000, false},
+		{"float64: replayed draws", 100_000, true},
+		{"float64: materialised draws", 40_000, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := dirs[tc.float64]
 			want := reference(t, dir, tc.total)
-			got, err := extract(context.Background(), dir, Options{Threads: 3, CacheBytes: tc.cache}, tc.total)
+			got, err := extract(context.Background(), dir, Options{Threads: 3}, tc.total)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,8 +199,8 @@ func TestExtractMatchesReference(t *testing.T) {
 	}
 }
 
-// TestExtractWideIndices covers foregrounds above 65536 voxels, whose
-// cached draws need 32-bit indices.
+// TestExtractWideIndices covers foregrounds above 65536 voxels: draw
+// indices wider than 16 bits.
 func TestExtractWideIndices(t *testing.T) {
 	dir := t.TempDir()
 	for _, sub := range []string{"imagesTr", "labelsTr"} {
@@ -233,14 +229,12 @@ func TestExtractWideIndices(t *testing.T) {
 	}
 	const total = 200_000 // 100000 draws per case >= 72000 foreground voxels
 	want := reference(t, dir, total)
-	for _, cache := range []int64{DefaultCacheBytes, 1} {
-		got, err := extract(context.Background(), dir, Options{CacheBytes: cache}, total)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Fatalf("cache %d: fingerprint (-reference +extract):\n%s", cache, diff)
-		}
+	got, err := extract(context.Background(), dir, Options{}, total)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("fingerprint (-reference +extract):\n%s", diff)
 	}
 }
 

@@ -25,13 +25,10 @@ type sampleSet[T npstat.Float] struct {
 	// shared holds, per block that is not inside one case, its values per
 	// channel, assembled from the cases it spans.
 	shared map[int][][]T
-	// cacheBudget is how many bytes of drawn indices may be kept between
-	// the two passes; cases beyond it replay their draws.
-	cacheBudget int64
 }
 
-func newSampleSet[T npstat.Float](cases []*caseData, nch, n int, cacheBudget int64) *sampleSet[T] {
-	s := &sampleSet[T]{cases: cases, nch: nch, n: n, offset: make([]int, len(cases)), cacheBudget: cacheBudget}
+func newSampleSet[T npstat.Float](cases []*caseData, nch, n int) *sampleSet[T] {
+	s := &sampleSet[T]{cases: cases, nch: nch, n: n, offset: make([]int, len(cases))}
 	for i, c := range cases {
 		s.offset[i] = -1
 		if c.nfg > 0 {
@@ -67,12 +64,11 @@ func (s *sampleSet[T]) blockLen(k int) int {
 	return min((k+1)*npstat.BlockSize, s.total) - k*npstat.BlockSize
 }
 
-// draws is how one case's draws of one channel are obtained in the second
-// pass: materialised values, cached indices, or a replay of the generator.
+// draws is what the second pass needs of one case's draws of one channel
+// that are not materialised. The draws are replayed from the generator
+// state: regenerating them costs less than storing and reloading them.
 type draws struct {
 	state  nprand.RandomState // generator state at the channel's first draw
-	idx16  []uint16           // cached indices when nfg <= 65536
-	idx32  []int32            // cached indices otherwise
 	counts []int32            // how often each foreground voxel was drawn
 }
 
@@ -118,22 +114,6 @@ func (s *sampleSet[T]) reduce(sums []T, ch int) T {
 // block sums of the values (mean) with draw counts (order statistics),
 // then block sums of the squared deviations from the mean (std), all in T.
 func (s *sampleSet[T]) stats(ctx context.Context, threads int) ([]ChannelStats, error) {
-	// Decide, in case order, which cases keep their indices for pass 2.
-	cached := make([]bool, len(s.cases))
-	var used int64
-	for ci, c := range s.cases {
-		if c.nfg == 0 || c.samples != nil {
-			continue
-		}
-		size := int64(s.n) * int64(s.nch) * 4
-		if c.nfg <= 1<<16 {
-			size /= 2
-		}
-		if used+size <= s.cacheBudget {
-			cached[ci], used = true, used+size
-		}
-	}
-
 	sums := make([][]T, s.nch)
 	for ch := range sums {
 		sums[ch] = make([]T, s.nblocks)
@@ -164,37 +144,13 @@ func (s *sampleSet[T]) stats(ctx context.Context, threads int) ([]ChannelStats, 
 			dc := &d[ch]
 			dc.state = *rs
 			dc.counts = make([]int32, c.nfg)
-			if cached[ci] {
-				if c.nfg <= 1<<16 {
-					dc.idx16 = make([]uint16, s.n)
-				} else {
-					dc.idx32 = make([]int32, s.n)
-				}
-			}
-			fg, counts, idx16, idx32 := c.fg[ch], dc.counts, dc.idx16, dc.idx32
+			fg, counts := c.fg[ch], dc.counts
 			s.runs(ci, func(pos, p, n int) {
 				ix, v := idx[:n], vals[:n]
 				rs.Indices(ix, c.nfg)
-				switch {
-				case idx16 != nil:
-					dst := idx16[p : p+n]
-					for k, j := range ix {
-						v[k] = T(fg[j])
-						counts[j]++
-						dst[k] = uint16(j)
-					}
-				case idx32 != nil:
-					dst := idx32[p : p+n]
-					for k, j := range ix {
-						v[k] = T(fg[j])
-						counts[j]++
-						dst[k] = j
-					}
-				default:
-					for k, j := range ix {
-						v[k] = T(fg[j])
-						counts[j]++
-					}
+				for k, j := range ix {
+					v[k] = T(fg[j])
+					counts[j]++
 				}
 				s.putBlock(sums[ch], ch, pos, v)
 			})
@@ -238,30 +194,16 @@ func (s *sampleSet[T]) stats(ctx context.Context, threads int) ([]ChannelStats, 
 		for j, x := range c.fg[ch] {
 			dev[j] = sq(x)
 		}
-		dc := &dr[ci][ch]
-		rs := dc.state
+		rs := dr[ci][ch].state
 		idx := make([]int32, npstat.BlockSize)
 		s.runs(ci, func(pos, p, n int) {
-			v := vals[:n]
-			switch {
-			case dc.idx16 != nil:
-				for k, j := range dc.idx16[p : p+n] {
-					v[k] = dev[j]
-				}
-			case dc.idx32 != nil:
-				for k, j := range dc.idx32[p : p+n] {
-					v[k] = dev[j]
-				}
-			default:
-				ix := idx[:n]
-				rs.Indices(ix, c.nfg)
-				for k, j := range ix {
-					v[k] = dev[j]
-				}
+			ix, v := idx[:n], vals[:n]
+			rs.Indices(ix, c.nfg)
+			for k, j := range ix {
+				v[k] = dev[j]
 			}
 			s.putBlock(sums[ch], ch, pos, v)
 		})
-		dc.idx16, dc.idx32 = nil, nil
 		return nil
 	})
 	if err != nil {
