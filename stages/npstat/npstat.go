@@ -29,29 +29,40 @@ func Pairwise[T Float](a []T) T {
 		}
 		return res
 	case n <= 128:
-		var r [8]T
-		copy(r[:], a[:8])
-		i := 8
-		for ; i < n-n%8; i += 8 {
-			r[0] += a[i]
-			r[1] += a[i+1]
-			r[2] += a[i+2]
-			r[3] += a[i+3]
-			r[4] += a[i+4]
-			r[5] += a[i+5]
-			r[6] += a[i+6]
-			r[7] += a[i+7]
+		if f, ok := any(a).([]float32); ok {
+			return T(leaf32(f))
 		}
-		res := ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-		for ; i < n; i++ {
-			res += a[i]
-		}
-		return res
+		return pairwiseLeafGo(a)
 	default:
 		n2 := n / 2
 		n2 -= n2 % 8
 		return Pairwise(a[:n2]) + Pairwise(a[n2:])
 	}
+}
+
+// pairwiseLeafGo is numpy's pairwise_sum for 8 <= len(a) <= 128: eight
+// running sums over a's groups of eight, combined as a tree, then the
+// remaining elements added in order.
+func pairwiseLeafGo[T Float](a []T) T {
+	n := len(a)
+	var r [8]T
+	copy(r[:], a[:8])
+	i := 8
+	for ; i < n-n%8; i += 8 {
+		r[0] += a[i]
+		r[1] += a[i+1]
+		r[2] += a[i+2]
+		r[3] += a[i+3]
+		r[4] += a[i+4]
+		r[5] += a[i+5]
+		r[6] += a[i+6]
+		r[7] += a[i+7]
+	}
+	res := ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+	for ; i < n; i++ {
+		res += a[i]
+	}
+	return res
 }
 
 // Sum returns numpy's sum of a contiguous array: Pairwise over
