@@ -148,10 +148,7 @@ func (s *sampleSet[T]) stats(ctx context.Context, threads int) ([]ChannelStats, 
 			s.runs(ci, func(pos, p, n int) {
 				ix, v := idx[:n], vals[:n]
 				rs.Indices(ix, c.nfg)
-				for k, j := range ix {
-					v[k] = T(fg[j])
-					counts[j]++
-				}
+				gatherCount(v, fg, counts, ix)
 				s.putBlock(sums[ch], ch, pos, v)
 			})
 		}
@@ -199,9 +196,7 @@ func (s *sampleSet[T]) stats(ctx context.Context, threads int) ([]ChannelStats, 
 		s.runs(ci, func(pos, p, n int) {
 			ix, v := idx[:n], vals[:n]
 			rs.Indices(ix, c.nfg)
-			for k, j := range ix {
-				v[k] = dev[j]
-			}
+			gather(v, dev, ix)
 			s.putBlock(sums[ch], ch, pos, v)
 		})
 		return nil
