@@ -190,6 +190,59 @@ func BBox(mask []bool, shape Shape) Box {
 	return Box{{lo[0], hi[0] + 1}, {lo[1], hi[1] + 1}, {lo[2], hi[2] + 1}}
 }
 
+// NonzeroBox returns the box ToNonzero crops to, without building a mask:
+// the bounding box of the voxels nonzero in any channel, or the full extent
+// when there are none. Filling holes cannot grow it: a background voxel
+// outside the box reaches the array's faces along a straight line of
+// background voxels, so it is never a hole.
+func NonzeroBox(data []float32, channels int, shape Shape) (Box, error) {
+	nx, ny, nz := shape[0], shape[1], shape[2]
+	n := shape.Len()
+	if channels < 1 || len(data) != channels*n {
+		return Box{}, fmt.Errorf("crop: image has %d values, want %d channels x %v", len(data), channels, shape)
+	}
+	lo := [3]int{nx, ny, nz}
+	hi := [3]int{-1, -1, -1}
+	for x := range nx {
+		for y := range ny {
+			row := (x*ny + y) * nz
+			// Only the part of the row outside the z range found so far
+			// can widen it; rows without nonzero voxels are scanned once.
+			first, last := -1, -1
+			for c := range channels {
+				r := data[c*n+row : c*n+row+nz]
+				for z, v := range r {
+					if v != 0 {
+						if first < 0 || z < first {
+							first = z
+						}
+						break
+					}
+				}
+				if first < 0 {
+					continue
+				}
+				for z := nz - 1; z > last; z-- {
+					if r[z] != 0 {
+						last = z
+						break
+					}
+				}
+			}
+			if first < 0 {
+				continue
+			}
+			lo[0], hi[0] = min(lo[0], x), max(hi[0], x)
+			lo[1], hi[1] = min(lo[1], y), max(hi[1], y)
+			lo[2], hi[2] = min(lo[2], first), max(hi[2], last)
+		}
+	}
+	if hi[0] < 0 {
+		return Box{{0, nx}, {0, ny}, {0, nz}}, nil
+	}
+	return Box{{lo[0], hi[0] + 1}, {lo[1], hi[1] + 1}, {lo[2], hi[2] + 1}}, nil
+}
+
 // Crop copies box out of every channel of a (channels, shape) array.
 func Crop[T any](a []T, channels int, shape Shape, box Box) []T {
 	out := make([]T, 0, channels*box.Shape().Len())

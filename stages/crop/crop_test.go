@@ -1,6 +1,7 @@
 package crop
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -116,6 +117,58 @@ func TestBBox(t *testing.T) {
 	}
 	if diff := cmp.Diff(Box{{0, 4}, {0, 5}, {0, 6}}, BBox(make([]bool, s.Len()), s)); diff != "" {
 		t.Fatalf("empty mask bbox (-want +got):\n%s", diff)
+	}
+}
+
+func TestNonzeroBoxMatchesToNonzero(t *testing.T) {
+	random := func(channels int, s Shape, density float64, seed uint64) func() []float32 {
+		return func() []float32 {
+			r := rand.New(rand.NewPCG(seed, 1))
+			d := make([]float32, channels*s.Len())
+			for i := range d {
+				if r.Float64() < density {
+					d[i] = r.Float32() - 0.5
+				}
+			}
+			return d
+		}
+	}
+	tests := []struct {
+		name     string
+		channels int
+		shape    Shape
+		data     func() []float32
+	}{
+		{"empty", 1, Shape{3, 4, 5}, func() []float32 { return make([]float32, 60) }},
+		{"hollow cube", 1, Shape{9, 9, 9}, func() []float32 { d, _ := hollowCube(9); return d }},
+		{"one voxel per channel", 2, Shape{5, 6, 7}, func() []float32 {
+			d := make([]float32, 2*210)
+			d[(1*6+5)*7+6] = 1
+			d[210+(3*6+2)*7+0] = -2
+			return d
+		}},
+		{"sparse", 1, Shape{12, 10, 11}, random(1, Shape{12, 10, 11}, 0.005, 1)},
+		{"sparse, three channels", 3, Shape{8, 9, 10}, random(3, Shape{8, 9, 10}, 0.003, 2)},
+		{"dense", 2, Shape{6, 7, 8}, random(2, Shape{6, 7, 8}, 0.3, 3)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := tc.data()
+			res, err := ToNonzero[int8](d, tc.channels, tc.shape, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := NonzeroBox(d, tc.channels, tc.shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(res.Box, got); diff != "" {
+				t.Fatalf("box (-ToNonzero +NonzeroBox):\n%s", diff)
+			}
+		})
+	}
+	if _, err := NonzeroBox(make([]float32, 5), 2, Shape{1, 1, 3}); err == nil {
+		t.Fatal("want an error for a short image")
 	}
 }
 

@@ -218,37 +218,53 @@ func analyzeVerified(ds *dataset.Dataset, c dataset.Case, nSamples int) (*caseDa
 }
 
 // summarize crops a case to its nonzero region and keeps what the
-// fingerprint needs.
+// fingerprint needs. Only the crop box matters: the foreground is the
+// voxels inside it with seg > 0 (upstream marks background outside the
+// filled mask -1, which is not foreground either), so no cropped copy is
+// made.
 func summarize(img, seg *imageio.Image, nSamples int) (*caseData, error) {
 	nch := img.Shape[0]
 	shape := crop.Shape(img.Shape[1:])
-	res, err := crop.ToNonzero(img.Data, nch, shape, seg.Data)
+	box, err := crop.NonzeroBox(img.Data, nch, shape)
 	if err != nil {
 		return nil, err
 	}
 	d := &caseData{
-		shape:   res.Shape,
+		shape:   box.Shape(),
 		spacing: img.Spacing,
-		relSize: float64(res.Shape.Len()) / float64(shape.Len()),
+		relSize: float64(box.Shape().Len()) / float64(shape.Len()),
 	}
-	for _, s := range res.Seg {
-		if s > 0 {
-			d.nfg++
+	// rows calls fn for each z-row of the box: its offset in a channel.
+	rows := func(fn func(off int)) {
+		for x := box[0][0]; x < box[0][1]; x++ {
+			for y := box[1][0]; y < box[1][1]; y++ {
+				fn((x*shape[1]+y)*shape[2] + box[2][0])
+			}
 		}
 	}
+	nz := box[2][1] - box[2][0]
+	rows(func(off int) {
+		for _, s := range seg.Data[off : off+nz] {
+			if s > 0 {
+				d.nfg++
+			}
+		}
+	})
 	if d.nfg == 0 {
 		return d, nil
 	}
-	n := res.Shape.Len()
+	n := shape.Len()
 	fg := make([][]float32, nch)
 	for ch := range nch {
 		vals := make([]float32, 0, d.nfg)
-		chData := res.Data[ch*n : (ch+1)*n]
-		for i, s := range res.Seg {
-			if s > 0 {
-				vals = append(vals, chData[i])
+		chData := img.Data[ch*n : (ch+1)*n]
+		rows(func(off int) {
+			for z, s := range seg.Data[off : off+nz] {
+				if s > 0 {
+					vals = append(vals, chData[off+z])
+				}
 			}
-		}
+		})
 		fg[ch] = vals
 	}
 	if d.nfg <= nSamples {
