@@ -10,6 +10,8 @@ type Workspace struct {
 	f32  [numSlots][]float32
 	f64  [numSlots][]float64
 	ints []int
+	// tiles lists the direct-convolution tiles to compute.
+	tiles []int
 	// colBudget overrides the column-matrix chunk size (elements) when > 0.
 	colBudget int
 	// maxWaste overrides directMaxWaste and filterMaxWaste when > 0.
@@ -63,4 +65,20 @@ func mustLen[T any](what string, s []T, want int) {
 	if len(s) != want {
 		panic(fmt.Sprintf("kernels: %s has length %d, want %d", what, len(s), want))
 	}
+}
+
+// tileScratch returns an empty tile list backed by the workspace.
+func tileScratch(ws *Workspace) []int {
+	if ws == nil {
+		return nil
+	}
+	return ws.tiles[:0]
+}
+
+// keepTiles stores a tile list grown from tileScratch for the next call.
+func keepTiles(ws *Workspace, tiles []int) []int {
+	if ws != nil {
+		ws.tiles = tiles
+	}
+	return tiles
 }
