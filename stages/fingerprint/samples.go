@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"slices"
-	"sort"
 
 	"github.com/nnrunner/nnrunner/stages/nprand"
 	"github.com/nnrunner/nnrunner/stages/npstat"
@@ -164,11 +163,22 @@ func (s *sampleSet[T]) stats(ctx context.Context, threads int) ([]ChannelStats, 
 		clear(sums[ch])
 	}
 
+	// orders[ch][ci] holds the sorted draws of case ci, channel ch, built
+	// in parallel with the second pass.
+	orders := make([][]caseOrder, s.nch)
+	for ch := range orders {
+		orders[ch] = make([]caseOrder, len(s.cases))
+	}
 	err = parallel(ctx, len(s.cases)*s.nch, threads, func(job int) error {
 		ci, ch := job/s.nch, job%s.nch
 		c := s.cases[ci]
 		if c.nfg == 0 {
 			return nil
+		}
+		if c.samples != nil {
+			orders[ch][ci] = newCaseOrder(c.samples[ch], nil)
+		} else {
+			orders[ch][ci] = newCaseOrder(c.fg[ch], dr[ci][ch].counts)
 		}
 		m := means[ch]
 		sq := func(x float32) T {
@@ -208,7 +218,7 @@ func (s *sampleSet[T]) stats(ctx context.Context, threads int) ([]ChannelStats, 
 	out := make([]ChannelStats, s.nch)
 	for ch := range s.nch {
 		variance := s.reduce(sums[ch], ch) / T(s.total)
-		os := &orderStatsT[T]{s.orderStats(ch, dr)}
+		os := orderStatsT[T]{orders[ch]}
 		out[ch] = ChannelStats{
 			Max:           float64(os.at(s.total - 1)),
 			Mean:          float64(means[ch]),
@@ -222,20 +232,86 @@ func (s *sampleSet[T]) stats(ctx context.Context, threads int) ([]ChannelStats, 
 	return out, nil
 }
 
-// orderStatistics answers "the i-th smallest pooled sample" from sorted
-// distinct values and cumulative counts.
-type orderStatistics struct {
-	vals []float32
-	cum  []int64 // cum[i] = number of samples <= vals[i]
+// caseOrder is one case's draws of one channel in order: the sorted
+// distinct order keys (sortKey) of the drawn values and, for each, the
+// number of draws with a key at or below it.
+type caseOrder struct {
+	keys []uint32
+	cum  []int64
 }
 
-func (o *orderStatistics) at(i int) float32 {
-	k := sort.Search(len(o.cum), func(j int) bool { return o.cum[j] > int64(i) })
-	return o.vals[k]
+// newCaseOrder sorts the values drawn counts[j] times each (once each when
+// counts is nil). Each (key, count) is packed into one uint64 (key high,
+// count low) so that a plain integer sort orders them.
+func newCaseOrder(vals []float32, counts []int32) caseOrder {
+	packed := make([]uint64, 0, len(vals))
+	for j, v := range vals {
+		n := uint32(1)
+		if counts != nil {
+			n = uint32(counts[j])
+		}
+		if n > 0 {
+			packed = append(packed, uint64(sortKey(v))<<32|uint64(n))
+		}
+	}
+	slices.Sort(packed)
+	var o caseOrder
+	var run int64
+	for i, p := range packed {
+		run += int64(uint32(p))
+		key := uint32(p >> 32)
+		if i > 0 && uint32(packed[i-1]>>32) == key {
+			o.cum[len(o.cum)-1] = run
+			continue
+		}
+		o.keys = append(o.keys, key)
+		o.cum = append(o.cum, run)
+	}
+	return o
+}
+
+// orderStatistics answers "the i-th smallest pooled sample" from the
+// cases' sorted draws, without merging them: it bisects the key space
+// for the smallest key with more than i draws at or below it.
+type orderStatistics []caseOrder
+
+// countLE returns the number of pooled draws with an order key <= k.
+func (o orderStatistics) countLE(k uint32) int64 {
+	var n int64
+	for _, c := range o {
+		// i = number of keys <= k.
+		i, j := 0, len(c.keys)
+		for i < j {
+			h := int(uint(i+j) >> 1)
+			if c.keys[h] <= k {
+				i = h + 1
+			} else {
+				j = h
+			}
+		}
+		if i > 0 {
+			n += c.cum[i-1]
+		}
+	}
+	return n
+}
+
+// at returns the i-th smallest pooled draw (0 <= i < total draws).
+func (o orderStatistics) at(i int) float32 {
+	lo, hi := uint64(0), uint64(math.MaxUint32)
+	for lo < hi {
+		mid := uint32((lo + hi) / 2)
+		if o.countLE(mid) > int64(i) {
+			hi = uint64(mid)
+		} else {
+			lo = uint64(mid) + 1
+		}
+	}
+	return fromSortKey(uint32(lo))
 }
 
 // orderStatsT reads order statistics in the pooled dtype T.
-type orderStatsT[T npstat.Float] struct{ *orderStatistics }
+type orderStatsT[T npstat.Float] struct{ orderStatistics }
 
 func (o orderStatsT[T]) atT(i int) T { return T(o.at(i)) }
 
@@ -254,41 +330,4 @@ func fromSortKey(k uint32) float32 {
 		return math.Float32frombits(k &^ (1 << 31))
 	}
 	return math.Float32frombits(^k)
-}
-
-// orderStats pools the draw counts of channel ch over all cases. Each
-// (value, count) is packed into one uint64 (order key high, count low) so
-// that a plain integer sort orders them.
-func (s *sampleSet[T]) orderStats(ch int, dr [][]draws) *orderStatistics {
-	var packed []uint64
-	for ci, c := range s.cases {
-		switch {
-		case c.nfg == 0:
-		case c.samples != nil:
-			for _, v := range c.samples[ch] {
-				packed = append(packed, uint64(sortKey(v))<<32|1)
-			}
-		default:
-			cnt := dr[ci][ch].counts
-			for j, v := range c.fg[ch] {
-				if cnt[j] > 0 {
-					packed = append(packed, uint64(sortKey(v))<<32|uint64(uint32(cnt[j])))
-				}
-			}
-		}
-	}
-	slices.Sort(packed)
-	o := &orderStatistics{}
-	var run int64
-	for i, p := range packed {
-		run += int64(uint32(p))
-		key := uint32(p >> 32)
-		if i > 0 && uint32(packed[i-1]>>32) == key {
-			o.cum[len(o.cum)-1] = run
-			continue
-		}
-		o.vals = append(o.vals, fromSortKey(key))
-		o.cum = append(o.cum, run)
-	}
-	return o
 }
