@@ -285,18 +285,21 @@ func unpadOutput(g *ConvGeom, l *gridLayout, yg, bias, y []float32) {
 
 // filterBlock is how many grid positions one filterTile4x3 call sums, so
 // that the rows it reads stay in L1 while the tap triples of a work item
-// run over them.
-const filterBlock = 512
+// run over them: a whole number of forward tiles, so that the blocks
+// without outputs can be found from outputTiles.
+const filterBlock = 21 * tileCols
 
 // filterChans is how many input channels one weight-gradient work item
 // covers: its lane accumulators (taps × 4 × 8 floats) stay in L1.
 const filterChans = 4
 
 // convDirectFilter is ConvBackwardFilter's direct path for dw (g.direct
-// must hold): dw[co][i] = Σ_o dy[co][o] · xpad[offs[i] + o] over the grid,
-// where dy is zero at the grid positions that are not outputs. Work items
-// are (4 output channels, filterChans input channels); each sums its
-// positions in eight lanes in order and then adds the lanes in a fixed tree.
+// must hold): dw[co][i] = Σ_o dy[co][o] · xpad[offs[i] + o] over the grid
+// blocks that hold outputs, where dy is zero at the grid positions that are
+// not outputs. Work items are (8 output channels, or 4 where OutC is not a
+// multiple of 8, × filterChans input channels): the two tiles of 4 output
+// channels read the same input rows while they are in L1. Each lane sums
+// its positions in order and the lanes are then added in a fixed tree.
 func convDirectFilter(ws *Workspace, g *ConvGeom, x, dy, dw []float32) {
 	l := g.grid()
 	k := prod(g.Kernel)
@@ -319,25 +322,40 @@ func convDirectFilter(ws *Workspace, g *ConvGeom, x, dy, dw []float32) {
 			o[s] = 4 * (ci*l.chanStride + g.tapOffset(&l, t))
 		}
 	}
+	// Start positions of the blocks that hold outputs.
+	var blocks []int
+	for _, t := range g.outputTiles(ws, &l) {
+		if p0 := t * tileCols / filterBlock * filterBlock; len(blocks) == 0 || blocks[len(blocks)-1] != p0 {
+			blocks = append(blocks, p0)
+		}
+	}
+	cts := 1 // tiles of output channels per work item
+	if g.OutC%(2*tileRows) == 0 {
+		cts = 2
+	}
 	const tileAcc = tileRows * 3 * 8 // lane accumulators of one tile
-	parallelFor(g.OutC/tileRows*groups, 1, func(lo, hi int) {
-		acc := make([]float32, triples*tileAcc)
+	parallelFor(g.OutC/tileRows/cts*groups, 1, func(lo, hi int) {
+		acc := make([]float32, cts*triples*tileAcc)
 		for it := lo; it < hi; it++ {
-			ct, gi := it/groups, it%groups
+			ct0, gi := it/groups*cts, it%groups
 			clear(acc)
 			o := offs[gi*triples*3:]
-			rows := dyg[ct*tileRows*l.span:]
-			for p0 := 0; p0 < l.span; p0 += filterBlock {
+			for _, p0 := range blocks {
 				n := min(filterBlock, l.span-p0) / 8
 				for j := range triples {
-					filterTile4x3(&rows[p0], l.span, &xp[p0], &o[3*j], n, &acc[j*tileAcc])
+					for c := range cts {
+						filterTile4x3(&dyg[(ct0+c)*tileRows*l.span+p0], l.span, &xp[p0], &o[3*j], n, &acc[(c*triples+j)*tileAcc])
+					}
 				}
 			}
-			for s := range min(filterChans*k, kc-gi*filterChans*k) {
-				j, jj := s/3, s%3
-				for r := range tileRows {
-					a := acc[j*tileAcc+(3*r+jj)*8:][:8]
-					dw[(ct*tileRows+r)*kc+gi*filterChans*k+s] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+			for c := range cts {
+				ct, ca := ct0+c, acc[c*triples*tileAcc:]
+				for s := range min(filterChans*k, kc-gi*filterChans*k) {
+					j, jj := s/3, s%3
+					for r := range tileRows {
+						a := ca[j*tileAcc+(3*r+jj)*8:][:8]
+						dw[(ct*tileRows+r)*kc+gi*filterChans*k+s] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+					}
 				}
 			}
 		}
