@@ -545,3 +545,42 @@ func TestExtensionsSkipped(t *testing.T) {
 		t.Errorf("data:\n%s", d)
 	}
 }
+
+// TestReaderReuse reads gzip and plain files in turn through pooled
+// decoding state, and checks that a closed Reader refuses to read.
+func TestReaderReuse(t *testing.T) {
+	dir := t.TempDir()
+	h := &Header{Version: 1, Dim: [8]int64{3, 40, 30, 20, 1, 1, 1, 1}, SclSlope: 1}
+	h.Pixdim = [8]float64{1, 1, 1, 1}
+	for _, tc := range []struct{ name, file string }{{"gzip", "a.nii.gz"}, {"plain", "b.nii"}, {"gzip again", "c.nii.gz"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := make([]float32, 40*30*20)
+			for i := range data {
+				data[i] = float32(i%977) * float32(len(tc.file))
+			}
+			path := filepath.Join(dir, tc.file)
+			if err := WriteFile(path, h, data); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				_, got, err := ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(data, got); diff != "" {
+					t.Fatalf("data (-written +read):\n%s", diff)
+				}
+			}
+			r, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.ReadFloat32(make([]float32, r.NumVoxels())); err == nil {
+				t.Fatal("reading a closed Reader succeeded")
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -32,12 +33,27 @@ type Reader struct {
 	Header *Header
 
 	name     string
+	st       *stream   // decoding state; nil once closed
 	r        io.Reader // the decompressed stream
-	gz       *gzip.Reader
+	gzipped  bool
 	file     *os.File
 	dataSize int64
 	done     bool
 }
+
+// stream is the decoding state of a Reader: the input buffer, the gzip
+// decompressor and the chunk voxel data are decoded through. Close hands
+// it to the next Reader, so that reading many files does not allocate
+// (and clear) the ~100-400 KiB of buffers each time.
+type stream struct {
+	br    *bufio.Reader
+	gz    gzip.Reader
+	chunk []byte
+}
+
+var streams = sync.Pool{New: func() any {
+	return &stream{br: bufio.NewReaderSize(nil, 64<<10)}
+}}
 
 // Open opens a .nii or .nii.gz file (gzip is recognised by content, not by
 // name) and reads its header.
@@ -63,18 +79,22 @@ func Open(path string) (*Reader, error) {
 // NewReader reads the header of a NIfTI stream, plain or gzip-compressed.
 // name is used in error messages; size is the stream's length in bytes, or
 // -1 if unknown, and bounds the data size a header may declare.
-func NewReader(src io.Reader, name string, size int64) (*Reader, error) {
-	rd := &Reader{name: name}
-	br := bufio.NewReaderSize(src, 64<<10)
-	magic, _ := br.Peek(2)
-	limit := int64(MaxDataBytes)
-	rd.r = br
-	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		gz, err := gzip.NewReader(br)
+func NewReader(src io.Reader, name string, size int64) (_ *Reader, err error) {
+	st := streams.Get().(*stream)
+	st.br.Reset(src)
+	rd := &Reader{name: name, st: st, r: st.br}
+	defer func() {
 		if err != nil {
+			rd.Close()
+		}
+	}()
+	magic, _ := st.br.Peek(2)
+	limit := int64(MaxDataBytes)
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		if err := st.gz.Reset(st.br); err != nil {
 			return nil, rd.errorf("gzip: %v", err)
 		}
-		rd.gz, rd.r = gz, gz
+		rd.gzipped, rd.r = true, &st.gz
 		if size >= 0 && size < limit/maxDeflateRatio {
 			limit = size * maxDeflateRatio
 		}
@@ -127,12 +147,20 @@ func NewReader(src io.Reader, name string, size int64) (*Reader, error) {
 	return rd, nil
 }
 
-// Close releases the underlying file, if Open opened one.
+// Close releases the underlying file, if Open opened one, and the
+// decoding buffers. The Reader cannot be used afterwards.
 func (r *Reader) Close() error {
+	var err error
 	if r.file != nil {
-		return r.file.Close()
+		err = r.file.Close()
+		r.file = nil
 	}
-	return nil
+	if r.st != nil {
+		r.st.br.Reset(nil) // keep no reference to the source
+		streams.Put(r.st)
+		r.st, r.r = nil, nil
+	}
+	return err
 }
 
 // NumVoxels returns the number of values ReadFloat32/ReadFloat64 decode.
@@ -160,6 +188,9 @@ func readInto[T float32 | float64](r *Reader, dst []T) error {
 	if r.done {
 		return r.errorf("voxel data already read")
 	}
+	if r.st == nil {
+		return r.errorf("reader closed")
+	}
 	r.done = true
 	slope, inter, scaled, err := h.Scaling()
 	if err != nil {
@@ -168,7 +199,10 @@ func readInto[T float32 | float64](r *Reader, dst []T) error {
 	size := h.Datatype.Size()
 	swap := h.ByteOrder == binary.BigEndian && size > 1
 	per := min(chunkBytes/size, len(dst))
-	buf := make([]byte, per*size)
+	if cap(r.st.chunk) < per*size {
+		r.st.chunk = make([]byte, chunkBytes)
+	}
+	buf := r.st.chunk[:per*size]
 	var scratch []float64
 	if scaled {
 		scratch = make([]float64, per)
@@ -195,7 +229,7 @@ func readInto[T float32 | float64](r *Reader, dst []T) error {
 			decode(out, b, h.Datatype)
 		}
 	}
-	if r.gz != nil {
+	if r.gzipped {
 		// Surface CRC errors of fully read compressed files; a stream that
 		// continues past the data (trailing bytes) is fine.
 		var one [1]byte
@@ -334,6 +368,7 @@ func Decode(b []byte, name string) (*Header, []float32, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	defer r.Close()
 	data := make([]float32, r.NumVoxels())
 	if err := r.ReadFloat32(data); err != nil {
 		return nil, nil, err
