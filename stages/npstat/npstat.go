@@ -33,11 +33,30 @@ func Pairwise[T Float](a []T) T {
 			return T(leaf32(f))
 		}
 		return pairwiseLeafGo(a)
+	case n == BlockSize:
+		if f, ok := any(a).([]float32); ok {
+			return T(block32(f))
+		}
+		fallthrough
 	default:
 		n2 := n / 2
 		n2 -= n2 % 8
 		return Pairwise(a[:n2]) + Pairwise(a[n2:])
 	}
+}
+
+// block32 is Pairwise of one full float32 block. Halving 8192 always
+// gives multiples of 8, so the recursion's leaves are the 64 runs of 128
+// elements and its sums the levels of a perfect binary tree over them.
+func block32(a []float32) float32 {
+	var s [BlockSize / 128]float32
+	leaves32(a, s[:])
+	for n := len(s); n > 1; n /= 2 {
+		for i := range n / 2 {
+			s[i] = s[2*i] + s[2*i+1]
+		}
+	}
+	return s[0]
 }
 
 // pairwiseLeafGo is numpy's pairwise_sum for 8 <= len(a) <= 128: eight

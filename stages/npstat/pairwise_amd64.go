@@ -21,3 +21,22 @@ func leaf32(a []float32) float32 {
 //
 //go:noescape
 func leaf32AVX2(a []float32) float32
+
+// leaves32 sets out[k] to the leaf sum of a[128k:128k+128] for every k
+// (len(a) == 128*len(out)).
+func leaves32(a, out []float32) {
+	n := 0
+	if haveAVX2 {
+		n = len(out) &^ 3
+		leaves32AVX2(a[:128*n], out[:n])
+	}
+	for k := n; k < len(out); k++ {
+		out[k] = pairwiseLeafGo(a[128*k : 128*k+128])
+	}
+}
+
+// leaves32AVX2 is leaves32 for a multiple of four leaves, summed four at a
+// time so that their additions overlap. Implemented in pairwise_amd64.s.
+//
+//go:noescape
+func leaves32AVX2(a, out []float32)
