@@ -8,13 +8,11 @@ import "golang.org/x/sys/cpu"
 // same outputs as the pure-Go code.
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT
 
-// twist8 regenerates n words (a multiple of 8) of the state in place,
-// eight at a time: dst[k] = far[k] ^ twisted(dst[k], dst[k+1]). It reads
-// dst[n], so the caller keeps that word inside the state. Implemented in
-// mt_amd64.s.
+// twistAVX2 is twistGo with the words regenerated eight at a time where
+// the words they read allow it. Implemented in mt_amd64.s.
 //
 //go:noescape
-func twist8(dst, far *uint32, n int)
+func twistAVX2(mt *[stateLen]uint32)
 
 // pack8 tempers the words of src eight at a time, masks them and appends
 // the ones <= m to dst (left-packed with packPerm), while at least eight
@@ -43,24 +41,11 @@ var packPerm = func() *[256][8]uint32 {
 
 // twist regenerates the whole state.
 func twist(mt *[stateLen]uint32) {
-	if !haveAVX2 {
-		twistGo(mt)
+	if haveAVX2 {
+		twistAVX2(mt)
 		return
 	}
-	// Words below stateLen-shift read old words at i+shift; the rest read
-	// words regenerated 227 places earlier. Each vector run stops one
-	// group short of where its far words would wrap, and the few words
-	// left over go through twistWord.
-	const lo = (stateLen - shift) &^ 7 // 224
-	twist8(&mt[0], &mt[shift], lo)
-	for i := lo; i < stateLen-shift; i++ {
-		twistWord(mt, i)
-	}
-	const hi = (stateLen - 1 - (stateLen - shift)) &^ 7 // 392
-	twist8(&mt[stateLen-shift], &mt[0], hi)
-	for i := stateLen - shift + hi; i < stateLen; i++ {
-		twistWord(mt, i)
-	}
+	twistGo(mt)
 }
 
 // packIndices appends to dst the tempered words of src, masked with mask,

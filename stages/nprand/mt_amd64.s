@@ -2,11 +2,44 @@
 
 #include "textflag.h"
 
-// func twist8(dst, far *uint32, n int)
-TEXT ·twist8(SB), NOSPLIT, $0-24
-	MOVQ dst+0(FP), DI
-	MOVQ far+8(FP), SI
-	MOVQ n+16(FP), CX
+// TWIST8 regenerates the eight words at DI from DI+4 (still old) and the
+// far words at SI, and advances both pointers.
+#define TWIST8 \
+	VMOVDQU (DI), Y0; \
+	VMOVDQU 4(DI), Y1; \
+	VPAND   Y5, Y0, Y0; \
+	VPAND   Y6, Y1, Y1; \
+	VPOR    Y1, Y0, Y0; \
+	VPSRLD  $1, Y0, Y2; \
+	VPSLLD  $31, Y0, Y3; \
+	VPSRAD  $31, Y3, Y3; \
+	VPAND   Y7, Y3, Y3; \
+	VPXOR   (SI), Y2, Y2; \
+	VPXOR   Y3, Y2, Y2; \
+	VMOVDQU Y2, (DI); \
+	ADDQ    $32, DI; \
+	ADDQ    $32, SI
+
+// TWIST1 regenerates word i of the state at R8 from word next and the far
+// word far.
+#define TWIST1(i, next, far) \
+	MOVL (i*4)(R8), AX; \
+	ANDL $0x80000000, AX; \
+	MOVL (next*4)(R8), BX; \
+	ANDL $0x7fffffff, BX; \
+	ORL  BX, AX; \
+	MOVL AX, BX; \
+	SHRL $1, BX; \
+	ANDL $1, AX; \
+	NEGL AX; \
+	ANDL $0x9908b0df, AX; \
+	XORL BX, AX; \
+	XORL (far*4)(R8), AX; \
+	MOVL AX, (i*4)(R8)
+
+// func twistAVX2(mt *[624]uint32)
+TEXT ·twistAVX2(SB), NOSPLIT, $0-8
+	MOVQ mt+0(FP), R8
 	MOVL $0x80000000, AX
 	VMOVD AX, X5
 	VPBROADCASTD X5, Y5   // upper mask
@@ -16,28 +49,36 @@ TEXT ·twist8(SB), NOSPLIT, $0-24
 	MOVL $0x9908b0df, AX
 	VMOVD AX, X7
 	VPBROADCASTD X7, Y7   // matrix A
-	TESTQ CX, CX
-	JZ   twistdone
 
-twistloop:
-	VMOVDQU (DI), Y0      // mt[i:i+8]
-	VMOVDQU 4(DI), Y1     // mt[i+1:i+9], still old
-	VPAND   Y5, Y0, Y0
-	VPAND   Y6, Y1, Y1
-	VPOR    Y1, Y0, Y0    // y
-	VPSRLD  $1, Y0, Y2    // y >> 1
-	VPSLLD  $31, Y0, Y3
-	VPSRAD  $31, Y3, Y3   // -(y & 1)
-	VPAND   Y7, Y3, Y3
-	VPXOR   (SI), Y2, Y2
-	VPXOR   Y3, Y2, Y2
-	VMOVDQU Y2, (DI)
-	ADDQ    $32, DI
-	ADDQ    $32, SI
-	SUBQ    $8, CX
-	JNZ     twistloop
+	// Words 0..223 read the old words 397 places on.
+	MOVQ R8, DI
+	LEAQ (397*4)(R8), SI
+	MOVQ $28, CX
 
-twistdone:
+twistlo:
+	TWIST8
+	DECQ CX
+	JNZ  twistlo
+
+	TWIST1(224, 225, 621)
+	TWIST1(225, 226, 622)
+	TWIST1(226, 227, 623)
+
+	// Words 227..618 read the words regenerated 227 places before.
+	LEAQ (227*4)(R8), DI
+	MOVQ R8, SI
+	MOVQ $49, CX
+
+twisthi:
+	TWIST8
+	DECQ CX
+	JNZ  twisthi
+
+	TWIST1(619, 620, 392)
+	TWIST1(620, 621, 393)
+	TWIST1(621, 622, 394)
+	TWIST1(622, 623, 395)
+	TWIST1(623, 0, 396)
 	VZEROUPPER
 	RET
 
@@ -60,16 +101,23 @@ TEXT ·pack8(SB), NOSPLIT, $0-80
 	MOVL $0xefc60000, AX
 	VMOVD AX, X12
 	VPBROADCASTD X12, Y12  // tempering mask C
-	SUBQ $8, R8            // last dst start with 8 slots
-	SUBQ $8, R9            // last src start with 8 words
 	XORQ CX, CX            // consumed
 	XORQ DX, DX            // written
 
+packouter:
+	// Run g = min(words left, slots left) / 8 groups without checks:
+	// each writes at most eight indices, so eight slots remain before
+	// every one of them.
+	MOVQ R9, R13
+	SUBQ CX, R13
+	MOVQ R8, BX
+	SUBQ DX, BX
+	CMPQ BX, R13
+	CMOVQLT BX, R13
+	SHRQ $3, R13
+	JZ   packdone
+
 packloop:
-	CMPQ CX, R9
-	JGT  packdone
-	CMPQ DX, R8
-	JGT  packdone
 	VMOVDQU  (SI)(CX*4), Y0
 	VPSRLD   $11, Y0, Y1
 	VPXOR    Y1, Y0, Y0
@@ -93,7 +141,9 @@ packloop:
 	POPCNTL  R11, R11
 	ADDQ     R11, DX
 	ADDQ     $8, CX
-	JMP      packloop
+	DECQ     R13
+	JNZ      packloop
+	JMP      packouter
 
 packdone:
 	MOVQ CX, consumed+64(FP)

@@ -59,13 +59,6 @@ func twistGo(mt *[stateLen]uint32) {
 	mt[stateLen-1] = mt[shift-1] ^ (y >> 1) ^ (-(y & 1) & matrixA)
 }
 
-// twistWord regenerates word i alone, in twist order (the words before i
-// are already regenerated).
-func twistWord(mt *[stateLen]uint32, i int) {
-	y := (mt[i] & upperMask) | (mt[(i+1)%stateLen] & lowerMask)
-	mt[i] = mt[(i+shift)%stateLen] ^ (y >> 1) ^ (-(y & 1) & matrixA)
-}
-
 // temper is MT19937's output transform of one state word.
 func temper(y uint32) uint32 {
 	y ^= y >> 11
