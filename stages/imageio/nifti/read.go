@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"sync"
+	"unsafe"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -198,6 +199,16 @@ func readInto[T float32 | float64](r *Reader, dst []T) error {
 	}
 	size := h.Datatype.Size()
 	swap := h.ByteOrder == binary.BigEndian && size > 1
+	if !scaled && !swap && hostLittleEndian && isDatatypeOf[T](h.Datatype) && len(dst) > 0 {
+		// The file holds T itself in host byte order: read it straight
+		// into dst, without decoding.
+		b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), len(dst)*size)
+		if got, err := io.ReadFull(r.r, b); err != nil {
+			return r.errorf("truncated voxel data: got %d of %d bytes (dims %v, %s)",
+				int64(got), r.dataSize, h.Shape(), h.Datatype)
+		}
+		return r.checkTrailer()
+	}
 	per := min(chunkBytes/size, len(dst))
 	if cap(r.st.chunk) < per*size {
 		r.st.chunk = make([]byte, chunkBytes)
@@ -229,15 +240,34 @@ func readInto[T float32 | float64](r *Reader, dst []T) error {
 			decode(out, b, h.Datatype)
 		}
 	}
+	return r.checkTrailer()
+}
+
+// checkTrailer surfaces CRC errors of fully read compressed files; a
+// stream that continues past the data (trailing bytes) is fine.
+func (r *Reader) checkTrailer() error {
 	if r.gzipped {
-		// Surface CRC errors of fully read compressed files; a stream that
-		// continues past the data (trailing bytes) is fine.
 		var one [1]byte
 		if _, err := r.r.Read(one[:]); err != nil && !errors.Is(err, io.EOF) {
 			return r.errorf("gzip: %v", err)
 		}
 	}
 	return nil
+}
+
+// hostLittleEndian reports whether this machine stores numbers little-endian.
+var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// isDatatypeOf reports whether dt is T's own type (Float32 for float32,
+// Float64 for float64).
+func isDatatypeOf[T float32 | float64](dt Datatype) bool {
+	var zero T
+	switch any(zero).(type) {
+	case float32:
+		return dt == Float32
+	default:
+		return dt == Float64
+	}
 }
 
 // applyScaling computes v*slope + inter with separate roundings, as numpy
