@@ -12,6 +12,25 @@ const InstanceNormEps = 1e-5
 // the backward pass needs. y may alias x. Statistics are accumulated in
 // float64.
 func InstanceNormForward[T Float](x, gamma, beta []T, n, c, spatial int, eps float64, y, mean, rstd []T) {
+	instanceNormForward(x, gamma, beta, n, c, spatial, eps, 1, y, mean, rstd)
+}
+
+// InstanceNormLeakyReLUForward computes y = LeakyReLU(InstanceNorm(x)), the
+// results of InstanceNormForward followed by LeakyReLUForward, in one pass
+// over memory fewer: each piece of a plane is activated while in cache.
+// mean and rstd receive the norm's statistics. y may alias x.
+func InstanceNormLeakyReLUForward[T Float](x, gamma, beta []T, n, c, spatial int, eps float64, slope T, y, mean, rstd []T) {
+	instanceNormForward(x, gamma, beta, n, c, spatial, eps, slope, y, mean, rstd)
+}
+
+// normPiece is how many elements of a plane the fused norm and activation
+// passes handle at a time, so that the piece is still in L1 for the second
+// loop over it.
+const normPiece = 2048
+
+// instanceNormForward is InstanceNormForward followed by a LeakyReLU of the
+// given slope; slope 1 is the identity (x·1 is exact) and is skipped.
+func instanceNormForward[T Float](x, gamma, beta []T, n, c, spatial int, eps float64, slope T, y, mean, rstd []T) {
 	mustLen("instance norm input", x, n*c*spatial)
 	mustLen("instance norm output", y, n*c*spatial)
 	mustLen("instance norm gamma", gamma, c)
@@ -25,21 +44,52 @@ func InstanceNormForward[T Float](x, gamma, beta []T, n, c, spatial int, eps flo
 			r := 1 / math.Sqrt(v+eps)
 			mean[i], rstd[i] = T(m), T(r)
 			ch := i % c
-			// (x − mean)·scale + beta, with the same rounded mean the
-			// backward pass sees.
-			scale, mt, b := T(float64(gamma[ch])*r), T(m), beta[ch]
+			scale, mt, b := normScale(gamma[ch], r), T(m), beta[ch]
 			ys := y[i*spatial : (i+1)*spatial]
-			for j, v := range xs {
-				ys[j] = (v-mt)*scale + b
+			for j0 := 0; j0 < spatial; j0 += normPiece {
+				j1 := min(j0+normPiece, spatial)
+				normalize(xs[j0:j1], ys[j0:j1], mt, scale, b)
+				if slope != 1 {
+					scaleBySign(ys[j0:j1], ys[j0:j1], ys[j0:j1], slope)
+				}
 			}
 		}
 	})
+}
+
+// normScale is the factor gamma·rstd of the normalisation, rounded to T.
+func normScale[T Float](gamma T, rstd float64) T { return T(float64(gamma) * rstd) }
+
+// normalize writes y = (x − mean)·scale + beta, each product rounded to T
+// before the sum (never fused), so that the fused backward pass recomputes
+// the same values.
+func normalize[T Float](x, y []T, mean, scale, beta T) {
+	y = y[:len(x)]
+	for j, v := range x {
+		y[j] = T((v-mean)*scale) + beta
+	}
 }
 
 // InstanceNormBackward computes dx, dgamma and dbeta from the forward input
 // x, gamma, the saved mean and rstd, and the output gradient dy. dx may alias
 // dy. dgamma and dbeta are summed over the batch.
 func InstanceNormBackward[T Float](x, gamma, mean, rstd, dy []T, n, c, spatial int, dx, dgamma, dbeta []T) {
+	instanceNormBackward(x, gamma, nil, mean, rstd, dy, n, c, spatial, 1, dx, dgamma, dbeta)
+}
+
+// InstanceNormLeakyReLUBackward is the backward pass of
+// InstanceNormLeakyReLUForward: from its input x, gamma, beta, the saved mean
+// and rstd and the output gradient dy it computes dx, dgamma and dbeta (summed
+// over the batch). The activation's sign is recomputed from x, so the forward
+// output is not read. dx may alias dy.
+func InstanceNormLeakyReLUBackward[T Float](x, gamma, beta, mean, rstd, dy []T, n, c, spatial int, slope T, dx, dgamma, dbeta []T) {
+	mustLen("instance norm beta", beta, c)
+	instanceNormBackward(x, gamma, beta, mean, rstd, dy, n, c, spatial, slope, dx, dgamma, dbeta)
+}
+
+// instanceNormBackward is InstanceNormBackward, behind a LeakyReLU of the
+// given slope when beta is not nil.
+func instanceNormBackward[T Float](x, gamma, beta, mean, rstd, dy []T, n, c, spatial int, slope T, dx, dgamma, dbeta []T) {
 	mustLen("instance norm input", x, n*c*spatial)
 	mustLen("instance norm output gradient", dy, n*c*spatial)
 	mustLen("instance norm input gradient", dx, n*c*spatial)
@@ -52,10 +102,29 @@ func InstanceNormBackward[T Float](x, gamma, mean, rstd, dy []T, n, c, spatial i
 	sdy := make([]float64, 2*n*c)
 	sdyx := sdy[n*c:]
 	parallelFor(n*c, max(1, 1<<13/spatial), func(lo, hi int) {
+		var act []T // the forward's normalised values, one piece at a time
+		if beta != nil {
+			act = make([]T, normPiece)
+		}
 		for i := lo; i < hi; i++ {
 			xs := x[i*spatial : (i+1)*spatial]
 			ds := dy[i*spatial : (i+1)*spatial]
+			dxs := dx[i*spatial : (i+1)*spatial]
 			m, r := float64(mean[i]), float64(rstd[i])
+			mt := T(m)
+			g := float64(gamma[i%c]) * r
+			if beta != nil {
+				// The norm's output gradient, written to dx: dy, or
+				// slope·dy where the forward's norm output was not positive.
+				scale, b := normScale(gamma[i%c], r), beta[i%c]
+				for j0 := 0; j0 < spatial; j0 += normPiece {
+					j1 := min(j0+normPiece, spatial)
+					a := act[:j1-j0]
+					normalize(xs[j0:j1], a, mt, scale, b)
+					scaleBySign(a, ds[j0:j1], dxs[j0:j1], slope)
+				}
+				ds = dxs
+			}
 			var a, b float64
 			for j, d := range ds {
 				a += float64(d)
@@ -64,10 +133,8 @@ func InstanceNormBackward[T Float](x, gamma, mean, rstd, dy []T, n, c, spatial i
 			b *= r
 			sdy[i], sdyx[i] = a, b
 			inv := 1 / float64(spatial)
-			g := float64(gamma[i%c]) * r
 			// dx = g·(dy − a/S − x̂·b/S), x̂ = (x − m)·r.
-			k1, k2, k0, mt := T(g), T(g*b*inv*r), T(-g*a*inv), T(m)
-			dxs := dx[i*spatial : (i+1)*spatial]
+			k1, k2, k0 := T(g), T(g*b*inv*r), T(-g*a*inv)
 			for j, d := range ds {
 				dxs[j] = k1*d - k2*(xs[j]-mt) + k0
 			}

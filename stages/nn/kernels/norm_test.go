@@ -122,23 +122,98 @@ func TestInstanceNormLargeOffset(t *testing.T) {
 }
 
 // TestInstanceNormDeterministic runs enough planes for the parallel path with
-// 1 and 4 goroutines and wants the same bits.
+// 1 and 4 goroutines, plain and fused with LeakyReLU, and wants the same
+// bits.
 func TestInstanceNormDeterministic(t *testing.T) {
 	const n, c, s = 2, 4, 4096
 	x, gamma, beta, dy := to32(randSlice(1, n*c*s)), to32(randSlice(2, c)), to32(randSlice(3, c)), to32(randSlice(4, n*c*s))
-	run := func(procs int) (y, dx, dg, db []float32) {
+	run := func(procs int, slope float32) (y, dx, dg, db []float32) {
 		y, dx, dg, db = make([]float32, len(x)), make([]float32, len(x)), make([]float32, c), make([]float32, c)
 		mean, rstd := make([]float32, n*c), make([]float32, n*c)
 		withProcs(procs, func() {
-			InstanceNormForward(x, gamma, beta, n, c, s, InstanceNormEps, y, mean, rstd)
-			InstanceNormBackward(x, gamma, mean, rstd, dy, n, c, s, dx, dg, db)
+			if slope == 1 {
+				InstanceNormForward(x, gamma, beta, n, c, s, InstanceNormEps, y, mean, rstd)
+				InstanceNormBackward(x, gamma, mean, rstd, dy, n, c, s, dx, dg, db)
+				return
+			}
+			InstanceNormLeakyReLUForward(x, gamma, beta, n, c, s, InstanceNormEps, slope, y, mean, rstd)
+			InstanceNormLeakyReLUBackward(x, gamma, beta, mean, rstd, dy, n, c, s, slope, dx, dg, db)
 		})
 		return
 	}
-	y1, dx1, dg1, db1 := run(1)
-	y4, dx4, dg4, db4 := run(4)
-	checkSame(t, "y", y1, y4)
-	checkSame(t, "dx", dx1, dx4)
-	checkSame(t, "dgamma", dg1, dg4)
-	checkSame(t, "dbeta", db1, db4)
+	for _, slope := range []float32{1, LeakyReLUSlope} { // plain and fused with LeakyReLU
+		y1, dx1, dg1, db1 := run(1, slope)
+		y4, dx4, dg4, db4 := run(4, slope)
+		checkSame(t, "y", y1, y4)
+		checkSame(t, "dx", dx1, dx4)
+		checkSame(t, "dgamma", dg1, dg4)
+		checkSame(t, "dbeta", db1, db4)
+	}
+}
+
+// normActCases add planes longer than normPiece, which the fused passes
+// handle piece by piece.
+var normActCases = append(normCases[:len(normCases):len(normCases)], struct {
+	name    string
+	n, c, s int
+}{"group 4500", 1, 2, 4500})
+
+func TestInstanceNormLeakyReLUGradients(t *testing.T) {
+	for _, tc := range normActCases {
+		t.Run(tc.name, func(t *testing.T) {
+			n, c, s := tc.n, tc.c, tc.s
+			x := randSlice(1, n*c*s)
+			for i := range x {
+				x[i] = 3*x[i] + 0.5
+			}
+			gamma, beta := randSlice(2, c), randSlice(3, c)
+			r := randSlice(4, n*c*s)
+			y, mean, rstd := make([]float64, len(x)), make([]float64, n*c), make([]float64, n*c)
+			loss := func() float64 {
+				InstanceNormLeakyReLUForward(x, gamma, beta, n, c, s, InstanceNormEps, LeakyReLUSlope, y, mean, rstd)
+				return dot(r, y)
+			}
+			loss()
+			dx, dg, db := make([]float64, len(x)), make([]float64, c), make([]float64, c)
+			InstanceNormLeakyReLUBackward(x, gamma, beta, mean, rstd, r, n, c, s, LeakyReLUSlope, dx, dg, db)
+			checkGrad(t, "dx", x, dx, loss)
+			checkGrad(t, "dgamma", gamma, dg, loss)
+			checkGrad(t, "dbeta", beta, db, loss)
+		})
+	}
+}
+
+// TestInstanceNormLeakyReLUMatchesUnfused wants the fused passes, run in
+// place, to give the bits of InstanceNorm and LeakyReLU run one after the
+// other.
+func TestInstanceNormLeakyReLUMatchesUnfused(t *testing.T) {
+	for _, tc := range normActCases {
+		t.Run(tc.name, func(t *testing.T) {
+			n, c, s := tc.n, tc.c, tc.s
+			x, gamma, beta := to32(randSlice(1, n*c*s)), to32(randSlice(2, c)), to32(randSlice(3, c))
+			dy := to32(randSlice(4, n*c*s))
+			const slope = LeakyReLUSlope
+
+			y, mean, rstd := make([]float32, len(x)), make([]float32, n*c), make([]float32, n*c)
+			InstanceNormForward(x, gamma, beta, n, c, s, InstanceNormEps, y, mean, rstd)
+			LeakyReLUForward(y, y, slope)
+			dz := make([]float32, len(x))
+			LeakyReLUBackward(y, dy, dz, slope)
+			dx, dg, db := make([]float32, len(x)), make([]float32, c), make([]float32, c)
+			InstanceNormBackward(x, gamma, mean, rstd, dz, n, c, s, dx, dg, db)
+
+			fy := append([]float32(nil), x...)
+			fmean, frstd := make([]float32, n*c), make([]float32, n*c)
+			InstanceNormLeakyReLUForward(fy, gamma, beta, n, c, s, InstanceNormEps, slope, fy, fmean, frstd)
+			fdx := append([]float32(nil), dy...)
+			fdg, fdb := make([]float32, c), make([]float32, c)
+			InstanceNormLeakyReLUBackward(x, gamma, beta, fmean, frstd, fdx, n, c, s, slope, fdx, fdg, fdb)
+			checkSame(t, "y", y, fy)
+			checkSame(t, "mean", mean, fmean)
+			checkSame(t, "rstd", rstd, frstd)
+			checkSame(t, "dx", dx, fdx)
+			checkSame(t, "dgamma", dg, fdg)
+			checkSame(t, "dbeta", db, fdb)
+		})
+	}
 }

@@ -12,9 +12,10 @@ import (
 
 // blockState is what a fused conv -> instance norm -> LeakyReLU block keeps
 // between its passes: the conv output and norm statistics from the forward
-// pass, and the parameter gradients from the backward pass.
+// pass (with the beta it used, from which the backward pass recomputes the
+// activation's signs), and the parameter gradients from the backward pass.
 type blockState struct {
-	z, mean, rstd         *tensor.Dense
+	z, mean, rstd, beta   *tensor.Dense
 	dw, db, dgamma, dbeta *tensor.Dense
 }
 
@@ -23,7 +24,7 @@ type blockKind int
 
 const (
 	blockFwd    blockKind = iota // (x, w, [b], gamma, beta) -> y
-	blockBwd                     // (x, w, gamma, y, dy) -> dx, or -> dw without input gradient
+	blockBwd                     // (x, w, gamma, dy) -> dx, or -> dw without input gradient
 	blockDW                      // (bwd) -> dw
 	blockDB                      // (bwd) -> db
 	blockDGamma                  // (bwd) -> dgamma
@@ -83,7 +84,7 @@ func (o *blockOp) Arity() int {
 		}
 		return 4
 	case blockBwd:
-		return 5
+		return 4
 	}
 	return 1
 }
@@ -113,7 +114,7 @@ func (o *blockOp) Type() hm.Type {
 		}
 		return fnType(d, d, 1, 1, d)
 	case blockBwd:
-		return fnType(d, d, 1, d, d, d)
+		return fnType(d, d, 1, d, d)
 	}
 	// Readers take the backward node, whose rank is that of x or w (equal).
 	return fnType(d, len(o.outShape()))
@@ -179,6 +180,7 @@ func (o *blockOp) Do(in ...G.Value) (G.Value, error) {
 		st.z = stateBuf(st.z, dt, ys.TotalSize())
 		st.mean = stateBuf(st.mean, dt, o.geom.N*c)
 		st.rstd = stateBuf(st.rstd, dt, o.geom.N*c)
+		st.beta = stateBuf(st.beta, dt, c)
 		out := o.output(dt, ys)
 		if dt == tensor.Float32 {
 			blockForward[float32](o, x, w, bias, gamma, beta, out)
@@ -191,11 +193,7 @@ func (o *blockOp) Do(in ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, err := dense(o.String()+" output", in[3], dt, ys.TotalSize())
-	if err != nil {
-		return nil, err
-	}
-	dy, err := dense(o.String()+" output gradient", in[4], dt, ys.TotalSize())
+	dy, err := dense(o.String()+" output gradient", in[3], dt, ys.TotalSize())
 	if err != nil {
 		return nil, err
 	}
@@ -215,9 +213,9 @@ func (o *blockOp) Do(in ...G.Value) (G.Value, error) {
 		out = o.output(dt, xs)
 	}
 	if dt == tensor.Float32 {
-		blockBackward[float32](o, x, w, gamma, y, dy, out)
+		blockBackward[float32](o, x, w, gamma, dy, out)
 	} else {
-		blockBackward[float64](o, x, w, gamma, y, dy, out)
+		blockBackward[float64](o, x, w, gamma, dy, out)
 	}
 	if out == nil {
 		// Without an input gradient the node's value is dw.
@@ -230,18 +228,16 @@ func blockForward[T kernels.Float](o *blockOp, x, w, bias, gamma, beta, out *ten
 	g, st := o.geom, o.st
 	z, y := floats[T](st.z), floats[T](out)
 	kernels.ConvForward(o.ws, g, floats[T](x), floats[T](w), floats[T](bias), z)
-	sp := prod3(g.Out())
-	kernels.InstanceNormForward(z, floats[T](gamma), floats[T](beta), g.N, g.OutC, sp, o.eps, y, floats[T](st.mean), floats[T](st.rstd))
-	kernels.LeakyReLUForward(y, y, T(o.slope))
+	copy(floats[T](st.beta), floats[T](beta))
+	kernels.InstanceNormLeakyReLUForward(z, floats[T](gamma), floats[T](beta), g.N, g.OutC, prod3(g.Out()), o.eps, T(o.slope),
+		y, floats[T](st.mean), floats[T](st.rstd))
 }
 
-func blockBackward[T kernels.Float](o *blockOp, x, w, gamma, y, dy, dx *tensor.Dense) {
+func blockBackward[T kernels.Float](o *blockOp, x, w, gamma, dy, dx *tensor.Dense) {
 	g, st := o.geom, o.st
-	dz := blockScratch[T](o.b, len(floats[T](y)))
-	kernels.LeakyReLUBackward(floats[T](y), floats[T](dy), dz, T(o.slope))
-	sp := prod3(g.Out())
-	kernels.InstanceNormBackward(floats[T](st.z), floats[T](gamma), floats[T](st.mean), floats[T](st.rstd), dz,
-		g.N, g.OutC, sp, dz, floats[T](st.dgamma), floats[T](st.dbeta))
+	dz := blockScratch[T](o.b, len(floats[T](dy)))
+	kernels.InstanceNormLeakyReLUBackward(floats[T](st.z), floats[T](gamma), floats[T](st.beta), floats[T](st.mean), floats[T](st.rstd),
+		floats[T](dy), g.N, g.OutC, prod3(g.Out()), T(o.slope), dz, floats[T](st.dgamma), floats[T](st.dbeta))
 	kernels.ConvBackwardFilter(o.ws, g, floats[T](x), dz, floats[T](st.dw), floats[T](st.db))
 	if dx != nil {
 		kernels.ConvBackwardData(o.ws, g, dz, floats[T](w), floats[T](dx))
@@ -293,7 +289,7 @@ func (o *blockOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error)
 	params := inputs[2:]
 	gamma := params[len(params)-2]
 	name := output.Name() + ".grad"
-	bwd, err := apply(derived(blockBwd), name, x, w, gamma, output, grad)
+	bwd, err := apply(derived(blockBwd), name, x, w, gamma, grad)
 	if err != nil {
 		return nil, err
 	}
