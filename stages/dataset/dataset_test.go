@@ -295,3 +295,25 @@ func TestVerifyGolden(t *testing.T) {
 		})
 	}
 }
+
+func TestCountNonFinite(t *testing.T) {
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	finite := []float32{0, -0.5, math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 1e-39, 3}
+	for _, n := range []int{0, 1, 3, 4, 5, 8, 11} {
+		for pos := range n {
+			for _, bad := range []float32{inf, -inf, nan} {
+				a := make([]float32, n)
+				for i := range a {
+					a[i] = finite[i%len(finite)]
+				}
+				if got := countNonFinite(a); got != 0 {
+					t.Fatalf("n=%d finite values: count %d", n, got)
+				}
+				a[pos] = bad
+				if got := countNonFinite(a); got != 1 {
+					t.Fatalf("n=%d %v at %d: count %d, want 1", n, bad, pos, got)
+				}
+			}
+		}
+	}
+}
