@@ -234,37 +234,31 @@ func summarize(img, seg *imageio.Image, nSamples int) (*caseData, error) {
 		spacing: img.Spacing,
 		relSize: float64(box.Shape().Len()) / float64(shape.Len()),
 	}
-	// rows calls fn for each z-row of the box: its offset in a channel.
-	rows := func(fn func(off int)) {
-		for x := box[0][0]; x < box[0][1]; x++ {
-			for y := box[1][0]; y < box[1][1]; y++ {
-				fn((x*shape[1]+y)*shape[2] + box[2][0])
+	// Offsets of the foreground voxels within a channel, in C order.
+	var at []int
+	nz := box[2][1] - box[2][0]
+	for x := box[0][0]; x < box[0][1]; x++ {
+		for y := box[1][0]; y < box[1][1]; y++ {
+			off := (x*shape[1]+y)*shape[2] + box[2][0]
+			for z, s := range seg.Data[off : off+nz] {
+				if s > 0 {
+					at = append(at, off+z)
+				}
 			}
 		}
 	}
-	nz := box[2][1] - box[2][0]
-	rows(func(off int) {
-		for _, s := range seg.Data[off : off+nz] {
-			if s > 0 {
-				d.nfg++
-			}
-		}
-	})
+	d.nfg = len(at)
 	if d.nfg == 0 {
 		return d, nil
 	}
 	n := shape.Len()
 	fg := make([][]float32, nch)
 	for ch := range nch {
-		vals := make([]float32, 0, d.nfg)
+		vals := make([]float32, d.nfg)
 		chData := img.Data[ch*n : (ch+1)*n]
-		rows(func(off int) {
-			for z, s := range seg.Data[off : off+nz] {
-				if s > 0 {
-					vals = append(vals, chData[off+z])
-				}
-			}
-		})
+		for k, i := range at {
+			vals[k] = chData[i]
+		}
 		fg[ch] = vals
 	}
 	if d.nfg <= nSamples {
