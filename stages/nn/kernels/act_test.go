@@ -36,7 +36,7 @@ func TestLeakyReLU(t *testing.T) {
 	checkClose(t, "y", y32, want, 1e-7)
 }
 
-func TestConcatSplitChannels(t *testing.T) {
+func TestConcatChannelRange(t *testing.T) {
 	const n, s = 2, 3
 	a := []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12} // (2, 2, 3)
 	b := []float32{-1, -2, -3, -4, -5, -6}                // (2, 1, 3)
@@ -49,7 +49,8 @@ func TestConcatSplitChannels(t *testing.T) {
 		}
 	}
 	a2, b2 := make([]float32, len(a)), make([]float32, len(b))
-	SplitChannels(n, s, got, a2, b2)
+	ChannelRange(n, s, 0, got, a2)
+	ChannelRange(n, s, 2, got, b2)
 	for i := range a {
 		if a2[i] != a[i] {
 			t.Fatalf("split a = %v, want %v", a2, a)
@@ -69,6 +70,28 @@ func TestConcatLengthMismatchPanics(t *testing.T) {
 		}
 	}()
 	ConcatChannels(1, 2, make([]float32, 5), make([]float32, 2), make([]float32, 2))
+}
+
+func TestChannelRangeBadRangePanics(t *testing.T) {
+	tests := []struct {
+		name     string
+		lo       int
+		src, dst int // lengths, n = 1, spatial = 2
+	}{
+		{"past the end", 2, 6, 4},
+		{"negative start", -1, 6, 2},
+		{"ragged source", 0, 5, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("ChannelRange accepted a bad range")
+				}
+			}()
+			ChannelRange(1, 2, tc.lo, make([]float32, tc.src), make([]float32, tc.dst))
+		})
+	}
 }
 
 // TestLeakyReLUSpecialValues pins the factor choice at zero, negative zero,
@@ -102,7 +125,7 @@ func TestLeakyReLUSpecialValues(t *testing.T) {
 	}
 }
 
-// TestConcatGradients checks that SplitChannels is the backward pass of
+// TestConcatGradients checks that ChannelRange is the backward pass of
 // ConcatChannels (and so the reverse) by finite differences.
 func TestConcatGradients(t *testing.T) {
 	const n, s = 2, 5
@@ -114,7 +137,8 @@ func TestConcatGradients(t *testing.T) {
 		return dot(r, y)
 	}
 	da, db := make([]float64, len(a)), make([]float64, len(b))
-	SplitChannels(n, s, r, da, db)
+	ChannelRange(n, s, 0, r, da)
+	ChannelRange(n, s, 3, r, db)
 	checkGrad(t, "da", a, da, loss)
 	checkGrad(t, "db", b, db, loss)
 }

@@ -17,17 +17,21 @@ func ConcatChannels[T Float](n, spatial int, dst []T, srcs ...[]T) {
 	})
 }
 
-// SplitChannels is the inverse of ConcatChannels: it copies consecutive
-// channel ranges of src, (n, Σc_i, spatial), into dsts, each (n, c_i,
-// spatial).
-func SplitChannels[T Float](n, spatial int, src []T, dsts ...[]T) {
-	off := channelOffsets("split destination", n, spatial, len(src), dsts)
-	total := off[len(dsts)]
-	parallelFor(n*len(dsts), 1, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			b, s := i/len(dsts), i%len(dsts)
-			ci := off[s+1] - off[s]
-			copy(dsts[s][b*ci*spatial:(b+1)*ci*spatial], src[(b*total+off[s])*spatial:(b*total+off[s+1])*spatial])
+// ChannelRange is the inverse of ConcatChannels for one part: it copies
+// channels [lo, lo+c) of src, (n, total, spatial), into dst, (n, c,
+// spatial), where c = len(dst)/(n·spatial).
+func ChannelRange[T Float](n, spatial, lo int, src, dst []T) {
+	if n*spatial == 0 || len(dst)%(n*spatial) != 0 || len(src)%(n*spatial) != 0 {
+		panic(fmt.Sprintf("kernels: channel range: lengths %d and %d are not multiples of n·spatial = %d", len(dst), len(src), n*spatial))
+	}
+	c, total := len(dst)/(n*spatial), len(src)/(n*spatial)
+	if lo < 0 || lo+c > total {
+		panic(fmt.Sprintf("kernels: channel range [%d, %d) outside %d channels", lo, lo+c, total))
+	}
+	parallelFor(n*c, max(1, 1<<14/spatial), func(i0, i1 int) {
+		for i := i0; i < i1; i++ {
+			b, ch := i/c, i%c
+			copy(dst[i*spatial:(i+1)*spatial], src[(b*total+lo+ch)*spatial:][:spatial])
 		}
 	})
 }

@@ -197,15 +197,17 @@ func (g *ConvGeom) flipped() ConvGeom {
 // flipped convolution.
 func flipWeights[T Float](g *ConvGeom, w, wf []T) {
 	k := prod(g.Kernel)
-	for co := range g.OutC {
-		for ci := range g.InC {
-			src := w[(co*g.InC+ci)*k : (co*g.InC+ci+1)*k]
-			dst := wf[(ci*g.OutC+co)*k : (ci*g.OutC+co+1)*k]
-			for t, v := range src {
-				dst[k-1-t] = v
+	parallelFor(g.OutC, max(1, 1<<14/(g.InC*k)), func(lo, hi int) {
+		for co := lo; co < hi; co++ {
+			for ci := range g.InC {
+				src := w[(co*g.InC+ci)*k : (co*g.InC+ci+1)*k]
+				dst := wf[(ci*g.OutC+co)*k : (ci*g.OutC+co+1)*k]
+				for t, v := range src {
+					dst[k-1-t] = v
+				}
 			}
 		}
-	}
+	})
 }
 
 // ConvBackwardFilter computes dw, the weight gradient, and dbias (nil to

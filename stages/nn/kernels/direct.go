@@ -147,12 +147,14 @@ func convDirect(ws *Workspace, g *ConvGeom, x, w, bias, y []float32) {
 	}
 	// Weights regrouped by tiles of output channels: wp[ct][i][r] = w[4ct+r][i].
 	wp := scratch[float32](ws, slotPack, g.OutC*kc)
-	for co := range g.OutC {
-		ct, r := co/tileRows, co%tileRows
-		for i, v := range w[co*kc : (co+1)*kc] {
-			wp[(ct*kc+i)*tileRows+r] = v
+	parallelFor(g.OutC, max(1, 1<<14/kc), func(lo, hi int) {
+		for co := lo; co < hi; co++ {
+			ct, r := co/tileRows, co%tileRows
+			for i, v := range w[co*kc : (co+1)*kc] {
+				wp[(ct*kc+i)*tileRows+r] = v
+			}
 		}
-	}
+	})
 
 	yg := scratch[float32](ws, slotGrid, g.OutC*l.span)
 	productTiles(xp, offs, wp, yg, g.OutC, l.span, g.outputTiles(ws, &l), g.chunk())

@@ -94,9 +94,9 @@ func (o *concatOp) Do(in ...G.Value) (G.Value, error) {
 			lo += p[1]
 		}
 		if dt == tensor.Float32 {
-			splitRange(floats[float32](src), floats[float32](out), n, whole[1], lo, o.shapes[o.part][1], sp)
+			kernels.ChannelRange(n, sp, lo, floats[float32](src), floats[float32](out))
 		} else {
-			splitRange(floats[float64](src), floats[float64](out), n, whole[1], lo, o.shapes[o.part][1], sp)
+			kernels.ChannelRange(n, sp, lo, floats[float64](src), floats[float64](out))
 		}
 		return out, nil
 	}
@@ -121,13 +121,6 @@ func concat[T kernels.Float](parts []*tensor.Dense, out *tensor.Dense, n, sp int
 		srcs[i] = floats[T](p)
 	}
 	kernels.ConcatChannels(n, sp, floats[T](out), srcs...)
-}
-
-// splitRange copies channels [lo, lo+c) of src (n, total, sp) into dst (n, c, sp).
-func splitRange[T kernels.Float](src, dst []T, n, total, lo, c, sp int) {
-	for b := range n {
-		copy(dst[b*c*sp:(b+1)*c*sp], src[(b*total+lo)*sp:(b*total+lo+c)*sp])
-	}
 }
 
 func (o *concatOp) DiffWRT(n int) []bool {
