@@ -292,7 +292,8 @@ func unpadOutput(g *ConvGeom, l *gridLayout, yg, bias, y []float32) {
 const filterBlock = 21 * tileCols
 
 // filterChans is how many input channels one weight-gradient work item
-// covers: its lane accumulators (taps × 4 × 8 floats) stay in L1.
+// covers (all of them when there are fewer): its lane accumulators (taps ×
+// 4 × 8 floats) stay in L1.
 const filterChans = 4
 
 // convDirectFilter is ConvBackwardFilter's direct path for dw (g.direct
@@ -313,14 +314,15 @@ func convDirectFilter(ws *Workspace, g *ConvGeom, x, dy, dw []float32) {
 
 	// Byte offsets of each group's taps, padded to whole triples with
 	// offset 0 (valid memory; those sums are dropped).
-	groups := ceilDiv(g.InC, filterChans)
-	triples := ceilDiv(filterChans*k, 3)
+	chans := min(filterChans, g.InC) // input channels per work item
+	groups := ceilDiv(g.InC, chans)
+	triples := ceilDiv(chans*k, 3)
 	offs := intScratch(ws, groups*triples*3)
 	for gi := range groups {
 		o := offs[gi*triples*3 : (gi+1)*triples*3]
 		clear(o)
-		for s := 0; s < len(o) && gi*filterChans*k+s < kc; s++ {
-			ci, t := gi*filterChans+s/k, s%k
+		for s := 0; s < len(o) && gi*chans*k+s < kc; s++ {
+			ci, t := gi*chans+s/k, s%k
 			o[s] = 4 * (ci*l.chanStride + g.tapOffset(&l, t))
 		}
 	}
@@ -352,11 +354,11 @@ func convDirectFilter(ws *Workspace, g *ConvGeom, x, dy, dw []float32) {
 			}
 			for c := range cts {
 				ct, ca := ct0+c, acc[c*triples*tileAcc:]
-				for s := range min(filterChans*k, kc-gi*filterChans*k) {
+				for s := range min(chans*k, kc-gi*chans*k) {
 					j, jj := s/3, s%3
 					for r := range tileRows {
 						a := ca[j*tileAcc+(3*r+jj)*8:][:8]
-						dw[(ct*tileRows+r)*kc+gi*filterChans*k+s] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+						dw[(ct*tileRows+r)*kc+gi*chans*k+s] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 					}
 				}
 			}

@@ -16,7 +16,10 @@ func parallelFor(n, grain int, body func(lo, hi int)) {
 	}
 	grain = max(grain, 1)
 	workers := runtime.GOMAXPROCS(0)
-	pieces := min((n+grain-1)/grain, 4*workers)
+	// Eight pieces per worker: a worker that finishes early (or was
+	// descheduled less) takes more of them, and the last piece, when the
+	// other workers may idle, is at most 1/16 of the work on two cores.
+	pieces := min((n+grain-1)/grain, 8*workers)
 	if pieces <= 1 || workers == 1 {
 		body(0, n)
 		return
