@@ -82,12 +82,13 @@ func extract(ctx context.Context, datasetDir string, opts Options, total int) (*
 
 	cases := make([]*caseData, len(ds.Cases))
 	caseProblems := make([][]dataset.Problem, len(ds.Cases))
+	var bufs buffers
 	err = parallel(ctx, len(ds.Cases), threads, func(i int) error {
 		var err error
 		if opts.Verify {
-			cases[i], caseProblems[i] = analyzeVerified(ds, ds.Cases[i], nSamples)
+			cases[i], caseProblems[i] = analyzeVerified(ds, ds.Cases[i], nSamples, &bufs)
 		} else {
-			cases[i], err = analyzeCase(ds.Cases[i], nch, nSamples)
+			cases[i], err = analyzeCase(ds.Cases[i], nch, nSamples, &bufs)
 		}
 		return err
 	})
@@ -153,15 +154,17 @@ type caseData struct {
 
 // analyzeCase is upstream's analyze_case: read, crop to nonzero, collect
 // the foreground (seg > 0) of every channel.
-func analyzeCase(c dataset.Case, nch, nSamples int) (*caseData, error) {
-	img, err := imageio.ReadImages(c.Images)
+func analyzeCase(c dataset.Case, nch, nSamples int, bufs *buffers) (*caseData, error) {
+	img, err := imageio.ReadImagesInto(c.Images, bufs.get())
 	if err != nil {
 		return nil, fmt.Errorf("case %s: %w", c.ID, err)
 	}
-	seg, err := imageio.ReadSeg(c.Label)
+	defer bufs.put(img.Data)
+	seg, err := imageio.ReadSegInto(c.Label, bufs.get())
 	if err != nil {
 		return nil, fmt.Errorf("case %s: %w", c.ID, err)
 	}
+	defer bufs.put(seg.Data)
 	if img.Shape[0] != nch {
 		return nil, fmt.Errorf("case %s has %d channel(s), dataset.json declares %d", c.ID, img.Shape[0], nch)
 	}
@@ -190,7 +193,7 @@ func hasNaN(a []float32) bool {
 // analyzeVerified is analyzeCase with the dataset integrity checks: it
 // returns the case's problems instead of an error. Cases with missing
 // files (reported by CheckLayout) are skipped.
-func analyzeVerified(ds *dataset.Dataset, c dataset.Case, nSamples int) (*caseData, []dataset.Problem) {
+func analyzeVerified(ds *dataset.Dataset, c dataset.Case, nSamples int, bufs *buffers) (*caseData, []dataset.Problem) {
 	for _, p := range append(slices.Clone(c.Images), c.Label) {
 		if _, err := os.Stat(p); err != nil {
 			return nil, nil
@@ -199,14 +202,16 @@ func analyzeVerified(ds *dataset.Dataset, c dataset.Case, nSamples int) (*caseDa
 	problem := func(path string, err error) []dataset.Problem {
 		return []dataset.Problem{{File: ds.RelPath(path), Msg: err.Error()}}
 	}
-	img, err := imageio.ReadImages(c.Images)
+	img, err := imageio.ReadImagesInto(c.Images, bufs.get())
 	if err != nil {
 		return nil, problem(c.Images[0], fmt.Errorf("cannot read the images of case %s: %w", c.ID, err))
 	}
-	seg, err := imageio.ReadSeg(c.Label)
+	defer bufs.put(img.Data)
+	seg, err := imageio.ReadSegInto(c.Label, bufs.get())
 	if err != nil {
 		return nil, problem(c.Label, fmt.Errorf("cannot read label file: %w", err))
 	}
+	defer bufs.put(seg.Data)
 	if p := ds.CheckCase(c, img, seg); len(p) > 0 {
 		return nil, p
 	}
@@ -216,6 +221,22 @@ func analyzeVerified(ds *dataset.Dataset, c dataset.Case, nSamples int) (*caseDa
 	}
 	return d, nil
 }
+
+// buffers recycles the voxel slices of summarized cases (nothing of them
+// is kept), so that reading a dataset does not allocate and clear two
+// volumes per case.
+type buffers struct{ pool sync.Pool }
+
+// get returns a recycled slice, or nil when there is none.
+func (b *buffers) get() []float32 {
+	if p, ok := b.pool.Get().(*[]float32); ok {
+		return *p
+	}
+	return nil
+}
+
+// put hands s back for reuse; the caller must not use it afterwards.
+func (b *buffers) put(s []float32) { b.pool.Put(&s) }
 
 // summarize crops a case to its nonzero region and keeps what the
 // fingerprint needs. Only the crop box matters: the foreground is the

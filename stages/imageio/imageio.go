@@ -170,6 +170,13 @@ func sitkStuff(a nifti.Affine, pix [8]float64, dim int) SITKStuff {
 // one Image. All files must have the same spatial shape and (allclose)
 // spacing; differing origin or direction are accepted, as in nnU-Net.
 func ReadImages(paths []string) (*Image, error) {
+	return ReadImagesInto(paths, nil)
+}
+
+// ReadImagesInto is ReadImages that decodes the voxels into buf's storage
+// when it is large enough (Image.Data then shares it), so that callers
+// reading many cases can reuse one buffer.
+func ReadImagesInto(paths []string, buf []float32) (*Image, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("read images: no files given")
 	}
@@ -213,7 +220,11 @@ func ReadImages(paths []string) (*Image, error) {
 		Spacing:  first.spacing,
 		Geometry: first.geom,
 	}
-	im.Data = make([]float32, channels*im.NumVoxels())
+	if n := channels * im.NumVoxels(); cap(buf) >= n {
+		im.Data = buf[:n] // every voxel is overwritten below
+	} else {
+		im.Data = make([]float32, n)
+	}
 	// Decompress the channel files concurrently, each into its own part of
 	// Data.
 	errs := make([]error, len(readers))
@@ -244,7 +255,13 @@ func isNIfTI(path string) bool {
 // ReadSeg reads a segmentation file as a one-channel Image (nnU-Net reads
 // segmentations with the image reader, as float32).
 func ReadSeg(path string) (*Image, error) {
-	return ReadImages([]string{path})
+	return ReadImagesInto([]string{path}, nil)
+}
+
+// ReadSegInto is ReadSeg that decodes into buf's storage when it is large
+// enough (see ReadImagesInto).
+func ReadSegInto(path string, buf []float32) (*Image, error) {
+	return ReadImagesInto([]string{path}, buf)
 }
 
 // allclose is numpy's allclose with default tolerances (rtol 1e-5, atol 1e-8).

@@ -193,6 +193,24 @@ func TestReadLayouts(t *testing.T) {
 					t.Fatalf("value %d = %v, want %d", i, v, i)
 				}
 			}
+			// A reused buffer (dirty, larger) and one too small give the
+			// same image; the large one is shared.
+			for _, size := range []int{len(im.Data) + 7, len(im.Data) - 1} {
+				buf := make([]float32, size)
+				for i := range buf {
+					buf[i] = -1
+				}
+				into, err := ReadImagesInto([]string{path}, buf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := cmp.Diff(im, into); d != "" {
+					t.Fatalf("buffer of %d: ReadImagesInto differs from ReadImages:\n%s", size, d)
+				}
+				if shared := &into.Data[0] == &buf[0]; shared != (size >= len(im.Data)) {
+					t.Errorf("buffer of %d: data shares the buffer = %v", size, shared)
+				}
+			}
 		})
 	}
 }
