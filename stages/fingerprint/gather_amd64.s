@@ -2,6 +2,12 @@
 
 #include "textflag.h"
 
+// G copies table[ix[AX+k]] to v[AX+k].
+#define G(k) \
+	MOVLQSX (k*4)(DX)(AX*4), R9; \
+	MOVL    (SI)(R9*4), R10; \
+	MOVL    R10, (k*4)(DI)(AX*4)
+
 // func gather8(v, table []float32, ix []int32)
 TEXT ·gather8(SB), NOSPLIT, $0-72
 	MOVQ v_base+0(FP), DI
@@ -13,21 +19,26 @@ TEXT ·gather8(SB), NOSPLIT, $0-72
 gatherloop:
 	CMPQ AX, CX
 	JGE  gatherdone
-	VMOVDQU    (DX)(AX*4), Y1
-	VPCMPEQD   Y2, Y2, Y2             // gather every lane
-	VPGATHERDD Y2, (SI)(Y1*4), Y0
-	VMOVDQU    Y0, (DI)(AX*4)
-	ADDQ       $8, AX
-	JMP        gatherloop
+	G(0)
+	G(1)
+	G(2)
+	G(3)
+	G(4)
+	G(5)
+	G(6)
+	G(7)
+	ADDQ $8, AX
+	JMP  gatherloop
 
 gatherdone:
-	VZEROUPPER
 	RET
 
-// COUNT increments counts[ix[AX+k]].
-#define COUNT(k) \
+// GC copies table[ix[AX+k]] to v[AX+k] and increments counts[ix[AX+k]].
+#define GC(k) \
 	MOVLQSX (k*4)(DX)(AX*4), R9; \
-	INCL    (R8)(R9*4)
+	MOVL    (SI)(R9*4), R10; \
+	INCL    (R8)(R9*4); \
+	MOVL    R10, (k*4)(DI)(AX*4)
 
 // func gatherCount8(v, table []float32, counts, ix []int32)
 TEXT ·gatherCount8(SB), NOSPLIT, $0-96
@@ -41,21 +52,16 @@ TEXT ·gatherCount8(SB), NOSPLIT, $0-96
 countloop:
 	CMPQ AX, CX
 	JGE  countdone
-	VMOVDQU    (DX)(AX*4), Y1
-	VPCMPEQD   Y2, Y2, Y2
-	VPGATHERDD Y2, (SI)(Y1*4), Y0
-	VMOVDQU    Y0, (DI)(AX*4)
-	COUNT(0)
-	COUNT(1)
-	COUNT(2)
-	COUNT(3)
-	COUNT(4)
-	COUNT(5)
-	COUNT(6)
-	COUNT(7)
-	ADDQ       $8, AX
-	JMP        countloop
+	GC(0)
+	GC(1)
+	GC(2)
+	GC(3)
+	GC(4)
+	GC(5)
+	GC(6)
+	GC(7)
+	ADDQ $8, AX
+	JMP  countloop
 
 countdone:
-	VZEROUPPER
 	RET
