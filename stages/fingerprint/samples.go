@@ -3,7 +3,6 @@ package fingerprint
 import (
 	"context"
 	"math"
-	"slices"
 
 	"github.com/nnrunner/nnrunner/stages/nprand"
 	"github.com/nnrunner/nnrunner/stages/npstat"
@@ -242,7 +241,7 @@ type caseOrder struct {
 
 // newCaseOrder sorts the values drawn counts[j] times each (once each when
 // counts is nil). Each (key, count) is packed into one uint64 (key high,
-// count low) so that a plain integer sort orders them.
+// count low) and sorted by key.
 func newCaseOrder(vals []float32, counts []int32) caseOrder {
 	packed := make([]uint64, 0, len(vals))
 	for j, v := range vals {
@@ -254,7 +253,7 @@ func newCaseOrder(vals []float32, counts []int32) caseOrder {
 			packed = append(packed, uint64(sortKey(v))<<32|uint64(n))
 		}
 	}
-	slices.Sort(packed)
+	sortByKey(packed)
 	var o caseOrder
 	var run int64
 	for i, p := range packed {
@@ -268,6 +267,40 @@ func newCaseOrder(vals []float32, counts []int32) caseOrder {
 		o.cum = append(o.cum, run)
 	}
 	return o
+}
+
+// sortByKey sorts packed by the order key in its high 32 bits with a
+// least-significant-byte-first radix sort (equal keys may come in any
+// order; newCaseOrder adds up their counts). Passes over a byte that all
+// entries share are skipped.
+func sortByKey(packed []uint64) {
+	if len(packed) < 2 {
+		return
+	}
+	src, dst := packed, make([]uint64, len(packed))
+	for shift := 32; shift < 64; shift += 8 {
+		var start [256]int
+		for _, p := range src {
+			start[byte(p>>shift)]++
+		}
+		if start[byte(src[0]>>shift)] == len(src) {
+			continue
+		}
+		pos := 0
+		for b, n := range start {
+			start[b] = pos
+			pos += n
+		}
+		for _, p := range src {
+			b := byte(p >> shift)
+			dst[start[b]] = p
+			start[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &packed[0] {
+		copy(packed, src)
+	}
 }
 
 // orderStatistics answers "the i-th smallest pooled sample" from the
