@@ -45,16 +45,29 @@ func instanceNormForward[T Float](x, gamma, beta []T, n, c, spatial int, eps flo
 			mean[i], rstd[i] = T(m), T(r)
 			ch := i % c
 			scale, mt, b := normScale(gamma[ch], r), T(m), beta[ch]
-			ys := y[i*spatial : (i+1)*spatial]
-			for j0 := 0; j0 < spatial; j0 += normPiece {
-				j1 := min(j0+normPiece, spatial)
-				normalize(xs[j0:j1], ys[j0:j1], mt, scale, b)
-				if slope != 1 {
-					scaleBySign(ys[j0:j1], ys[j0:j1], ys[j0:j1], slope)
-				}
-			}
+			normAct(xs, y[i*spatial:(i+1)*spatial], mt, scale, b, slope)
 		}
 	})
+}
+
+// normAct writes y = (x − mean)·scale + beta followed, unless slope is 1,
+// by a LeakyReLU; float32 runs in AVX2 where the CPU has it, with the same
+// roundings.
+func normAct[T Float](x, y []T, mean, scale, beta, slope T) {
+	y = y[:len(x)]
+	if x32, ok := any(x).([]float32); ok && haveDirect {
+		if n := len(x) / 8 * 8; n > 0 {
+			normAct32(&x32[0], &any(y).([]float32)[0], n, float32(mean), float32(scale), float32(beta), float32(slope))
+			x, y = x[n:], y[n:]
+		}
+	}
+	for j0 := 0; j0 < len(x); j0 += normPiece {
+		j1 := min(j0+normPiece, len(x))
+		normalize(x[j0:j1], y[j0:j1], mean, scale, beta)
+		if slope != 1 {
+			scaleBySign(y[j0:j1], y[j0:j1], y[j0:j1], slope)
+		}
+	}
 }
 
 // normScale is the factor gamma·rstd of the normalisation, rounded to T.
@@ -102,10 +115,7 @@ func instanceNormBackward[T Float](x, gamma, beta, mean, rstd, dy []T, n, c, spa
 	sdy := make([]float64, 2*n*c)
 	sdyx := sdy[n*c:]
 	parallelFor(n*c, max(1, 1<<13/spatial), func(lo, hi int) {
-		var act []T // the forward's normalised values, one piece at a time
-		if beta != nil {
-			act = make([]T, normPiece)
-		}
+		act := make([]T, normPiece) // the forward's normalised values, one piece at a time
 		for i := lo; i < hi; i++ {
 			xs := x[i*spatial : (i+1)*spatial]
 			ds := dy[i*spatial : (i+1)*spatial]
@@ -113,31 +123,20 @@ func instanceNormBackward[T Float](x, gamma, beta, mean, rstd, dy []T, n, c, spa
 			m, r := float64(mean[i]), float64(rstd[i])
 			mt := T(m)
 			g := float64(gamma[i%c]) * r
-			if beta != nil {
-				// The norm's output gradient, written to dx: dy, or
-				// slope·dy where the forward's norm output was not positive.
-				scale, b := normScale(gamma[i%c], r), beta[i%c]
-				for j0 := 0; j0 < spatial; j0 += normPiece {
-					j1 := min(j0+normPiece, spatial)
-					a := act[:j1-j0]
-					normalize(xs[j0:j1], a, mt, scale, b)
-					scaleBySign(a, ds[j0:j1], dxs[j0:j1], slope)
-				}
-				ds = dxs
-			}
+			// The norm's output gradient, written to dx: dy, or slope·dy
+			// where the forward's norm output was not positive (slope 1
+			// without an activation).
 			var a, b float64
-			for j, d := range ds {
-				a += float64(d)
-				b += float64(d) * (float64(xs[j]) - m)
+			if beta != nil {
+				a, b = actGradSums(xs, ds, dxs, m, normScale(gamma[i%c], r), beta[i%c], slope, act)
+			} else {
+				a, b = actGradSums(xs, ds, dxs, m, 1, 0, 1, act)
 			}
 			b *= r
 			sdy[i], sdyx[i] = a, b
 			inv := 1 / float64(spatial)
 			// dx = g·(dy − a/S − x̂·b/S), x̂ = (x − m)·r.
-			k1, k2, k0 := T(g), T(g*b*inv*r), T(-g*a*inv)
-			for j, d := range ds {
-				dxs[j] = k1*d - k2*(xs[j]-mt) + k0
-			}
+			normGrad(xs, dxs, mt, T(-g*a*inv), T(g), T(g*b*inv*r))
 		}
 	})
 	for ch := range c {
@@ -150,13 +149,66 @@ func instanceNormBackward[T Float](x, gamma, beta, mean, rstd, dy []T, n, c, spa
 	}
 }
 
+// actGradSums writes to dx the output gradient of the norm under a
+// LeakyReLU, dy·(1 where t > 0, else slope) with t the forward's normalised
+// value recomputed from x (as normAct does; slope 1 copies dy), and returns
+// Σdx and Σdx·(x − m) in float64. act is scratch of normPiece elements.
+func actGradSums[T Float](x, dy, dx []T, m float64, scale, beta, slope T, act []T) (a, b float64) {
+	mt := T(m)
+	if x32, ok := any(x).([]float32); ok && haveDirect {
+		if n := len(x) / 8 * 8; n > 0 {
+			a, b = normGradSums32(&x32[0], &any(dy).([]float32)[0], &any(dx).([]float32)[0], n,
+				float32(mt), float32(scale), float32(beta), float32(slope), m)
+			x, dy, dx = x[n:], dy[n:], dx[n:]
+		}
+	}
+	for j0 := 0; j0 < len(x); j0 += normPiece {
+		j1 := min(j0+normPiece, len(x))
+		t := act[:j1-j0]
+		normalize(x[j0:j1], t, mt, scale, beta)
+		scaleBySign(t, dy[j0:j1], dx[j0:j1], slope)
+	}
+	ta, tb := gradSums(x, dx, m)
+	return a + ta, b + tb
+}
+
+// gradSums returns Σd and Σd·(x − m) in float64, in order.
+func gradSums[T Float](x, d []T, m float64) (a, b float64) {
+	for j, v := range d[:len(x)] {
+		a += float64(v)
+		b += float64(v) * (float64(x[j]) - m)
+	}
+	return a, b
+}
+
+// normGrad overwrites d with k1·d − k2·(x − mean) + k0, the input gradient
+// of the normalisation.
+func normGrad[T Float](x, d []T, mean, k0, k1, k2 T) {
+	d = d[:len(x)]
+	if x32, ok := any(x).([]float32); ok && haveDirect {
+		if n := len(x) / 8 * 8; n > 0 {
+			normGrad32(&x32[0], &any(d).([]float32)[0], n, float32(mean), float32(k0), float32(k1), float32(k2))
+			x, d = x[n:], d[n:]
+		}
+	}
+	for j, v := range d {
+		d[j] = k1*v - k2*(x[j]-mean) + k0
+	}
+}
+
 // moments returns the mean and population variance of v in one pass:
 // float64 sums of v − v[0] and its square (the shift keeps the difference of
-// squares well conditioned).
+// squares well conditioned). float32 runs in AVX2 where the CPU has it.
 func moments[T Float](v []T) (mean, variance float64) {
 	shift := float64(v[0])
 	var s0, s1, q0, q1 float64
 	i := 0
+	if v32, ok := any(v).([]float32); ok && haveDirect {
+		// Sixteen AVX2 lanes, then the tail below.
+		if i = len(v) / 16 * 16; i > 0 {
+			s0, q0 = sumSq32(&v32[0], i, shift)
+		}
+	}
 	for ; i+2 <= len(v); i += 2 {
 		d0, d1 := float64(v[i])-shift, float64(v[i+1])-shift
 		s0 += d0

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -215,5 +216,41 @@ func TestInstanceNormLeakyReLUMatchesUnfused(t *testing.T) {
 			checkSame(t, "dgamma", dg, fdg)
 			checkSame(t, "dbeta", db, fdb)
 		})
+	}
+}
+
+// TestInstanceNormFloat32MatchesFloat64 checks the float32 passes (AVX2
+// loops where the CPU has them, for the bulk of each plane) against the
+// float64 ones, plain and fused with LeakyReLU.
+func TestInstanceNormFloat32MatchesFloat64(t *testing.T) {
+	for _, tc := range normActCases {
+		for _, slope := range []float64{1, LeakyReLUSlope} {
+			t.Run(fmt.Sprintf("%s slope %g", tc.name, slope), func(t *testing.T) {
+				n, c, s := tc.n, tc.c, tc.s
+				x, gamma, beta, dy := randSlice(1, n*c*s), randSlice(2, c), randSlice(3, c), randSlice(4, n*c*s)
+				y, mean, rstd := make([]float64, len(x)), make([]float64, n*c), make([]float64, n*c)
+				dx, dg, db := make([]float64, len(x)), make([]float64, c), make([]float64, c)
+				y32, mean32, rstd32 := make([]float32, len(x)), make([]float32, n*c), make([]float32, n*c)
+				dx32, dg32, db32 := make([]float32, len(x)), make([]float32, c), make([]float32, c)
+				x32, gamma32, beta32, dy32 := to32(x), to32(gamma), to32(beta), to32(dy)
+				if slope == 1 {
+					InstanceNormForward(x, gamma, beta, n, c, s, InstanceNormEps, y, mean, rstd)
+					InstanceNormBackward(x, gamma, mean, rstd, dy, n, c, s, dx, dg, db)
+					InstanceNormForward(x32, gamma32, beta32, n, c, s, InstanceNormEps, y32, mean32, rstd32)
+					InstanceNormBackward(x32, gamma32, mean32, rstd32, dy32, n, c, s, dx32, dg32, db32)
+				} else {
+					InstanceNormLeakyReLUForward(x, gamma, beta, n, c, s, InstanceNormEps, slope, y, mean, rstd)
+					InstanceNormLeakyReLUBackward(x, gamma, beta, mean, rstd, dy, n, c, s, slope, dx, dg, db)
+					InstanceNormLeakyReLUForward(x32, gamma32, beta32, n, c, s, InstanceNormEps, float32(slope), y32, mean32, rstd32)
+					InstanceNormLeakyReLUBackward(x32, gamma32, beta32, mean32, rstd32, dy32, n, c, s, float32(slope), dx32, dg32, db32)
+				}
+				checkClose(t, "y", y32, y, 1e-5)
+				checkClose(t, "mean", mean32, mean, 1e-6)
+				checkClose(t, "rstd", rstd32, rstd, 1e-5)
+				checkClose(t, "dx", dx32, dx, 1e-4)
+				checkClose(t, "dgamma", dg32, dg, 1e-4)
+				checkClose(t, "dbeta", db32, db, 1e-4)
+			})
+		}
 	}
 }
