@@ -221,6 +221,29 @@ func padInput(g *ConvGeom, l *gridLayout, x, xp []float32) {
 	d, h, w := g.In[0], g.In[1], g.In[2]
 	sd, sh, sw := g.Stride[0], g.Stride[1], g.Stride[2]
 	pin := d * h * w
+	if g.Stride == [3]int{1, 1, 1} {
+		// One phase: the rows land in order, and only the gaps between
+		// them are cleared.
+		parallelFor(g.InC, 1, func(lo, hi int) {
+			for ci := lo; ci < hi; ci++ {
+				dst := xp[ci*l.chanStride : (ci+1)*l.chanStride]
+				pos := 0
+				for n := range g.N {
+					src := x[(n*g.InC+ci)*pin : (n*g.InC+ci+1)*pin]
+					for z := range d {
+						for yy := range h {
+							o := n*l.vol + (z+g.Pad[0])*l.plane + (yy+g.Pad[1])*l.rowLen + g.Pad[2]
+							clear(dst[pos:o])
+							copy(dst[o:o+w], src[(z*h+yy)*w:])
+							pos = o + w
+						}
+					}
+				}
+				clear(dst[pos:])
+			}
+		})
+		return
+	}
 	parallelFor(g.InC, 1, func(lo, hi int) {
 		for ci := lo; ci < hi; ci++ {
 			dst := xp[ci*l.chanStride : (ci+1)*l.chanStride]
@@ -376,15 +399,19 @@ func gridOutputGrad(g *ConvGeom, l *gridLayout, dy, dyg []float32, rowLen, margi
 	parallelFor(g.OutC, 1, func(lo, hi int) {
 		for co := lo; co < hi; co++ {
 			dst := dyg[co*rowLen+margin : (co+1)*rowLen]
-			clear(dst)
+			pos := 0 // the rows land in order; only the gaps are cleared
 			for n := range g.N {
 				src := dy[(n*g.OutC+co)*p : (n*g.OutC+co+1)*p]
 				for z := range out[0] {
 					for yy := range out[1] {
-						copy(dst[n*l.vol+z*l.plane+yy*l.rowLen:][:out[2]], src[(z*out[1]+yy)*out[2]:][:out[2]])
+						o := n*l.vol + z*l.plane + yy*l.rowLen
+						clear(dst[pos:o])
+						copy(dst[o:o+out[2]], src[(z*out[1]+yy)*out[2]:])
+						pos = o + out[2]
 					}
 				}
 			}
+			clear(dst[pos:])
 		}
 	})
 }
