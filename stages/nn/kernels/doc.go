@@ -22,7 +22,9 @@
 // assembly over a zero-padded (for strides, polyphase) copy of the input
 // (direct.go) when their output channels are a multiple of 4 (input channels
 // for a strided backward-data) and, with OpenBLAS, a volume large enough for
-// the direct kernels to win; everything else is vol2col + GEMM.
+// the direct kernels to win; everything else is vol2col + GEMM. On the same
+// CPUs the float32 instance-norm passes (norm.go) run AVX2 loops whose
+// element-wise results round exactly as the Go code.
 //
 // The package does not import gorgonia; GEMMs go through stages/nn/blas.
 package kernels
