@@ -178,7 +178,11 @@ func analyzeCase(c dataset.Case, nch, nSamples int, bufs *buffers) (*caseData, e
 	if hasNaN(seg.Data) {
 		return nil, fmt.Errorf("case %s: label file %s contains NaN values", c.ID, c.Label)
 	}
-	return summarize(img, seg, nSamples)
+	d, err := summarize(img, seg, nSamples)
+	if err != nil {
+		return nil, fmt.Errorf("case %s: %w", c.ID, err)
+	}
+	return d, nil
 }
 
 func hasNaN(a []float32) bool {
@@ -238,6 +242,10 @@ func (b *buffers) get() []float32 {
 // put hands s back for reuse; the caller must not use it afterwards.
 func (b *buffers) put(s []float32) { b.pool.Put(&s) }
 
+// maxForeground is the most foreground voxels a case may have: the sampling
+// draws int32 indices, as numpy's randint does below 2^31.
+const maxForeground = 1 << 31
+
 // summarize crops a case to its nonzero region and keeps what the
 // fingerprint needs. Only the crop box matters: the foreground is the
 // voxels inside it with seg > 0 (upstream marks background outside the
@@ -271,6 +279,9 @@ func summarize(img, seg *imageio.Image, nSamples int) (*caseData, error) {
 	d.nfg = len(at)
 	if d.nfg == 0 {
 		return d, nil
+	}
+	if d.nfg > maxForeground {
+		return nil, fmt.Errorf("%d foreground voxels; the intensity sampling supports at most %d (2^31) per case", d.nfg, maxForeground)
 	}
 	n := shape.Len()
 	fg := make([][]float32, nch)
