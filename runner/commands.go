@@ -352,21 +352,18 @@ func version() string {
 	if !ok {
 		return "unknown"
 	}
-	v := bi.Main.Version
+	v, tags := bi.Main.Version, ""
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
 			v += " " + s.Value[:12]
-		}
-		if s.Key == "vcs.modified" && s.Value == "true" {
+		case s.Key == "vcs.modified" && s.Value == "true":
 			v += "+dirty"
+		case s.Key == "-tags" && s.Value != "":
+			tags = " tags=" + s.Value
 		}
 	}
-	for _, s := range bi.Settings {
-		if s.Key == "-tags" && s.Value != "" {
-			v += " tags=" + s.Value
-		}
-	}
-	return v
+	return v + tags
 }
 
 func writeJSON(w io.Writer, v any) {
