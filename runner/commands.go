@@ -286,6 +286,8 @@ func cmdGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	keep := fs.Int("keep-last", 0, "keep this many earlier results per stage besides the committed one (-1: all)")
 	maxSize := fs.String("max-size", "", "then drop the oldest earlier results until the store is at most this size, e.g. 20GiB")
 	noWait := fs.Bool("no-wait", false, "fail instead of waiting when another process holds the workspace")
+	var set setFlag
+	fs.Var(&set, "set", "override params.NAME=VALUE or datasets.NAME=PATH (repeatable), as given to apply: resume dirs of other keys may go")
 	pos, err := parse(fs, args, "FILE")
 	if err != nil {
 		return err
@@ -296,7 +298,7 @@ func cmdGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return &usageError{msg: "--max-size: " + err.Error()}
 		}
 	}
-	eng, log, err := load(pos[0], nil, c, stderr)
+	eng, log, err := load(pos[0], set, c, stderr)
 	if err != nil {
 		return err
 	}
@@ -305,7 +307,7 @@ func cmdGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("gc finished", "results_removed", st.ResultsRemoved, "results_kept", st.ResultsKept, "bytes_freed", st.BytesFreed, "store_size", st.StoreSize)
+	log.Info("gc finished", "results_removed", st.ResultsRemoved, "resume_dirs_removed", st.ResumeDirsRemoved, "results_kept", st.ResultsKept, "bytes_freed", st.BytesFreed, "store_size", st.StoreSize)
 	if c.logFormat == "json" {
 		writeJSON(stdout, st)
 	}

@@ -7,7 +7,7 @@
 //	runner status FILE [--set K=V]...
 //	runner graph FILE [--format mermaid|dot]
 //	runner output FILE ID.NAME [--set K=V]...
-//	runner gc FILE [--keep-last N] [--max-size SIZE] [--no-wait]
+//	runner gc FILE [--keep-last N] [--max-size SIZE] [--set K=V]... [--no-wait]
 //	runner schema [--format json|markdown]
 //	runner version
 //
@@ -79,7 +79,7 @@ const usage = `Usage:
   runner status FILE [--set K=V]...
   runner graph FILE [--format mermaid|dot]
   runner output FILE ID.NAME [--set K=V]...
-  runner gc FILE [--keep-last N] [--max-size SIZE] [--no-wait]
+  runner gc FILE [--keep-last N] [--max-size SIZE] [--set K=V]... [--no-wait]
   runner schema [--format json|markdown]
   runner version
 Every command accepts --log-format human|json (default human) and --log-level (default info).`

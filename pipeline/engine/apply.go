@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/nnrunner/nnrunner/pipeline/dag"
@@ -83,7 +82,7 @@ func (e *Engine) Apply(ctx context.Context, opts ApplyOptions) (*Summary, error)
 		return nil, err
 	}
 	defer lock.Release()
-	if err := workspace.CleanStaging(e.layout, e.keepResumeDir, e.log); err != nil {
+	if _, err := workspace.CleanStaging(e.layout, e.keepResumeDir, e.log); err != nil {
 		return nil, err
 	}
 	jobs := opts.Jobs
@@ -101,17 +100,19 @@ func (e *Engine) Apply(ctx context.Context, opts ApplyOptions) (*Summary, error)
 // workflow, and those of remote stages whose executor may still have a job
 // writing them.
 func (e *Engine) keepResumeDir(name string) bool {
-	id, rest, _ := strings.Cut(name, ".")
+	id, keyPrefix, _ := workspace.ParseResumeName(name)
 	s, ok := e.wf.Stage(id)
 	if !ok {
 		return false
 	}
-	if s.Spec.Resume {
-		return true
-	}
-	keyPrefix, _, _ := strings.Cut(rest, ".")
+	return s.Spec.Resume || e.executorKeeps(s, keyPrefix)
+}
+
+// executorKeeps reports whether s's executor may still have a job writing
+// the staging dir of the key with hex prefix keyPrefix.
+func (e *Engine) executorKeeps(s *schema.Stage, keyPrefix string) bool {
 	ex, err := e.executor(s)
-	return err == nil && ex != nil && ex.Keeps(id, keyPrefix)
+	return err == nil && ex != nil && ex.Keeps(s.ID, keyPrefix)
 }
 
 func (s *Summary) err(ctx context.Context) error {

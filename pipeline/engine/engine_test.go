@@ -471,6 +471,69 @@ func TestOutputPathAndGC(t *testing.T) {
 	}
 }
 
+func TestGCResumeDirs(t *testing.T) {
+	f := newFixture(t, "version: 1\nparams: {text: one}\nstages:\n  train: {type: r, with: {name: train, text: \"${params.text}\"}}\n")
+	fail := true
+	f.resume.hook = func(context.Context, string, *stage.Request) error {
+		if fail {
+			return errors.New("killed")
+		}
+		return nil
+	}
+	staging := filepath.Join(f.dir, ".runner", "staging")
+	resumeDirs := func() []string {
+		t.Helper()
+		m, err := filepath.Glob(filepath.Join(staging, "train.*.resume"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	gc := func(set ...string) *GCStats {
+		t.Helper()
+		st, err := f.engine(set...).GC(context.Background(), GCOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	// Interrupted with text=one, then text=two interrupted too.
+	for _, text := range []string{"one", "two"} {
+		if _, err := f.apply(ApplyOptions{}, "params.text="+text); err == nil {
+			t.Fatalf("text=%s: no error", text)
+		}
+	}
+	if n := len(resumeDirs()); n != 2 {
+		t.Fatalf("%d resume dirs, want 2", n)
+	}
+	// Nothing committed since: both stay, whatever the plan.
+	if st := gc(); st.ResumeDirsRemoved != 0 || len(resumeDirs()) != 2 {
+		t.Fatalf("gc before any commit removed %d", st.ResumeDirsRemoved)
+	}
+	// text=three finishes; one and two are now older than the commit.
+	fail = false
+	if _, err := f.apply(ApplyOptions{}, "params.text=three"); err != nil {
+		t.Fatal(err)
+	}
+	// Planned with text=two, gc keeps two's dir and removes one's.
+	if st := gc("params.text=two"); st.ResumeDirsRemoved != 1 {
+		t.Fatalf("gc removed %d resume dirs, want 1", st.ResumeDirsRemoved)
+	}
+	fail = true
+	got, _ := f.apply(ApplyOptions{}, "params.text=two")
+	if o := got["train"]; o == nil || o.Status != Failed {
+		t.Fatalf("text=two: %+v", o)
+	}
+	if n := len(resumeDirs()); n != 1 {
+		t.Fatalf("%d resume dirs, want two's", n)
+	}
+	// A stage that left the workflow loses its resume dir.
+	f.write("wf.yaml", "version: 1\nstages:\n  other: {type: t, with: {name: o}}\n")
+	if st := gc(); st.ResumeDirsRemoved != 1 || len(resumeDirs()) != 0 {
+		t.Errorf("gc after the stage left: removed %d, left %v", st.ResumeDirsRemoved, resumeDirs())
+	}
+}
+
 func TestResourcesBeyondMachine(t *testing.T) {
 	f := newFixture(t, "version: 1\nstages:\n  a: {type: t, resources: {gpus: 2}, with: {name: a}}\n")
 	_, err := f.apply(ApplyOptions{})

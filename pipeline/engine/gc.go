@@ -3,9 +3,12 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/nnrunner/nnrunner/pipeline/hashing"
 	"github.com/nnrunner/nnrunner/pipeline/record"
@@ -26,15 +29,19 @@ type GCOptions struct {
 
 // GCStats says what GC removed and kept.
 type GCStats struct {
-	ResultsRemoved int   `json:"results_removed"`
-	ResultsKept    int   `json:"results_kept"`
-	BytesFreed     int64 `json:"bytes_freed"`
-	StoreSize      int64 `json:"store_size"`
+	// ResumeDirsRemoved counts the staging dirs of interrupted trainings
+	// whose key the workflow no longer plans.
+	ResumeDirsRemoved int   `json:"resume_dirs_removed"`
+	ResultsRemoved    int   `json:"results_removed"`
+	ResultsKept       int   `json:"results_kept"`
+	BytesFreed        int64 `json:"bytes_freed"`
+	StoreSize         int64 `json:"store_size"`
 }
 
 // GC deletes indexed results beyond the retention rules, then every store
-// object, input manifest and log that no kept result references. Committed
-// results are always kept.
+// object, input manifest and log that no kept result references, and the
+// resume dirs of interrupted trainings whose key the workflow no longer
+// plans. Committed results are always kept.
 func (e *Engine) GC(ctx context.Context, opts GCOptions) (*GCStats, error) {
 	lock, err := workspace.AcquireLock(ctx, e.layout, opts.Command, opts.NoWait, e.log)
 	if err != nil {
@@ -45,6 +52,10 @@ func (e *Engine) GC(ctx context.Context, opts GCOptions) (*GCStats, error) {
 		return nil, fmt.Errorf("gc: %w", err)
 	} else if n > 0 {
 		e.log.Info("removed temporary record files left by interrupted runs", "files", n)
+	}
+	st := &GCStats{}
+	if st.ResumeDirsRemoved, err = workspace.CleanStaging(e.layout, e.resumeDirPlanned(ctx), e.log); err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
 	}
 	before, err := e.store.Size()
 	if err != nil {
@@ -92,7 +103,6 @@ func (e *Engine) GC(ctx context.Context, opts GCOptions) (*GCStats, error) {
 			drop = append(drop, r)
 		}
 	}
-	st := &GCStats{}
 	if err := e.collect(ctx, kept, drop, st); err != nil {
 		return nil, err
 	}
@@ -126,6 +136,64 @@ func (e *Engine) GC(ctx context.Context, opts GCOptions) (*GCStats, error) {
 	}
 	st.ResultsKept, st.BytesFreed, st.StoreSize = len(kept), before-after, after
 	return st, nil
+}
+
+// resumeDirPlanned returns GC's keep rule for resume dirs. It removes the
+// dir of an interrupted training only when the stage has committed another
+// result since the dir was last written and the workflow, as loaded now,
+// plans a different key for the stage; a dir a remote job may still write
+// is kept. So a training interrupted last is kept even when gc is run
+// without the --set values of its apply. When the workflow cannot be
+// planned (an input is missing), every resume dir apply would keep is kept.
+func (e *Engine) resumeDirPlanned(ctx context.Context) func(name string) bool {
+	plan, err := e.Plan(ctx, Selection{}, false)
+	if err != nil {
+		e.log.Warn("gc keeps every resume dir: the workflow cannot be planned", "error", err)
+		return e.keepResumeDir
+	}
+	planned := map[string]string{}
+	for _, n := range plan.Nodes {
+		planned[n.Stage] = n.Key
+	}
+	return func(name string) bool {
+		if !e.keepResumeDir(name) {
+			return false
+		}
+		id, keyPrefix, _ := workspace.ParseResumeName(name)
+		key := planned[id]
+		if key == "" || strings.HasPrefix(key, keyPrefix) {
+			return true
+		}
+		c, err := e.db.Committed(id)
+		if err != nil || c == nil || !c.CommittedAt.After(lastWrite(filepath.Join(e.layout.StagingDir(), name))) {
+			return true
+		}
+		s, _ := e.wf.Stage(id)
+		return e.executorKeeps(s, keyPrefix)
+	}
+}
+
+// lastWrite returns the newest modification time in the tree at dir. An
+// unreadable tree counts as written now, so GC keeps it.
+func lastWrite(dir string) time.Time {
+	var last time.Time
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.ModTime().After(last) {
+			last = info.ModTime()
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Now()
+	}
+	return last
 }
 
 // collect deletes the drop results and everything only they reference.

@@ -34,35 +34,57 @@ func short(key string) string {
 	return key
 }
 
-// CleanStaging removes what interrupted runs left in the staging directory.
-// It must be called with the workspace lock held, so nothing there belongs
-// to a live run. Resume directories are kept (keep decides) so a trainer can
-// continue; each removal is logged.
-func CleanStaging(l Layout, keepResume func(name string) bool, log hclog.Logger) error {
+// ParseResumeName splits the name of a resume staging directory into its
+// stage id and cache-key prefix; ok is false for other names.
+func ParseResumeName(name string) (id, keyPrefix string, ok bool) {
+	rest, ok := strings.CutSuffix(name, resumeSuffix)
+	if !ok {
+		return "", "", false
+	}
+	i := strings.LastIndex(rest, ".")
+	if i <= 0 {
+		return "", "", false
+	}
+	return rest[:i], rest[i+1:], true
+}
+
+// CleanStaging removes what interrupted runs left in the staging directory
+// and returns how many directories it removed. It must be called with the
+// workspace lock held, so nothing there belongs to a live run. Resume
+// directories are kept (keep decides) so a trainer can continue; each
+// removal is logged.
+func CleanStaging(l Layout, keepResume func(name string) bool, log hclog.Logger) (int, error) {
 	entries, err := os.ReadDir(l.StagingDir())
 	if os.IsNotExist(err) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return fmt.Errorf("read staging dir: %w", err)
+		return 0, fmt.Errorf("read staging dir: %w", err)
 	}
+	removed := 0
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasSuffix(name, resumeSuffix) && keepResume(name) {
-			continue
-		}
-		owner := "an earlier run"
-		if i := strings.LastIndex(name, ".p"); i >= 0 {
-			if pid, err := strconv.Atoi(name[i+2:]); err == nil {
-				owner = fmt.Sprintf("process %d, which is gone", pid)
+		dir := filepath.Join("staging", name)
+		if strings.HasSuffix(name, resumeSuffix) {
+			if keepResume(name) {
+				continue
 			}
+			log.Warn("removing the resume dir of a key this workflow no longer plans", "dir", dir)
+		} else {
+			owner := "an earlier run"
+			if i := strings.LastIndex(name, ".p"); i >= 0 {
+				if pid, err := strconv.Atoi(name[i+2:]); err == nil {
+					owner = fmt.Sprintf("process %d, which is gone", pid)
+				}
+			}
+			log.Warn("removing leftover staging dir of an interrupted run", "dir", dir, "owner", owner)
 		}
-		log.Warn("removing leftover staging dir of an interrupted run", "dir", filepath.Join("staging", name), "owner", owner)
 		if err := RemoveAll(filepath.Join(l.StagingDir(), name)); err != nil {
-			return err
+			return removed, err
 		}
+		removed++
 	}
-	return nil
+	return removed, nil
 }
 
 // RemoveAll removes path like os.RemoveAll, first making read-only folders

@@ -25,8 +25,9 @@ func TestCleanStaging(t *testing.T) {
 	}
 	var log strings.Builder
 	keep := func(name string) bool { return strings.HasPrefix(name, "train.") }
-	if err := CleanStaging(l, keep, hclog.New(&hclog.LoggerOptions{Output: &log})); err != nil {
-		t.Fatal(err)
+	n, err := CleanStaging(l, keep, hclog.New(&hclog.LoggerOptions{Output: &log}))
+	if err != nil || n != 3 {
+		t.Fatalf("CleanStaging = %d, %v; want 3 removed", n, err)
 	}
 	entries, _ := os.ReadDir(l.StagingDir())
 	var left []string
@@ -37,8 +38,27 @@ func TestCleanStaging(t *testing.T) {
 	if diff := cmp.Diff([]string{"train.0123456789abcdef.resume"}, left); diff != "" {
 		t.Errorf("left (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(log.String(), "process 999999, which is gone") || strings.Count(log.String(), "removing leftover staging dir") != 3 {
+	if !strings.Contains(log.String(), "process 999999, which is gone") || strings.Count(log.String(), "removing leftover staging dir") != 2 ||
+		!strings.Contains(log.String(), "removing the resume dir of a key this workflow no longer plans") {
 		t.Errorf("notes:\n%s", log.String())
+	}
+}
+
+func TestParseResumeName(t *testing.T) {
+	tests := []struct {
+		name, id, prefix string
+		ok               bool
+	}{
+		{"train.0123456789abcdef.resume", "train", "0123456789abcdef", true},
+		{"a.0123456789abcdef.p999", "", "", false},
+		{".resume", "", "", false},
+		{"train.resume", "", "", false},
+	}
+	for _, tt := range tests {
+		id, prefix, ok := ParseResumeName(tt.name)
+		if id != tt.id || prefix != tt.prefix || ok != tt.ok {
+			t.Errorf("ParseResumeName(%q) = %q, %q, %v; want %q, %q, %v", tt.name, id, prefix, ok, tt.id, tt.prefix, tt.ok)
+		}
 	}
 }
 
