@@ -307,7 +307,7 @@ func cmdGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("gc finished", "results_removed", st.ResultsRemoved, "resume_dirs_removed", st.ResumeDirsRemoved, "results_kept", st.ResultsKept, "bytes_freed", st.BytesFreed, "store_size", st.StoreSize)
+	log.Info("gc finished", "results_removed", st.ResultsRemoved, "resume_dirs_removed", st.ResumeDirsRemoved, "job_files_removed", st.JobFilesRemoved, "results_kept", st.ResultsKept, "bytes_freed", st.BytesFreed, "store_size", st.StoreSize)
 	if c.logFormat == "json" {
 		writeJSON(stdout, st)
 	}

@@ -29,6 +29,10 @@ type Executor interface {
 	// hex prefix keyPrefix may belong to such a job, so apply's clean-up of
 	// leftover staging dirs keeps it.
 	Keeps(id, keyPrefix string) bool
+	// Prune deletes the executor's own files of attempts that are over
+	// (job scripts, job logs) and returns how many it removed. GC calls it
+	// with the workspace lock held.
+	Prune() (int, error)
 }
 
 // Job is one attempt of a stage handed to an Executor.

@@ -17,9 +17,10 @@ import (
 // fakeExecutor runs each job in this process, as a remote worker would,
 // and keeps the staging dirs of the key prefixes in keep.
 type fakeExecutor struct {
-	mu   sync.Mutex
-	jobs []*Job
-	keep map[string]bool
+	mu     sync.Mutex
+	jobs   []*Job
+	keep   map[string]bool
+	pruned int // Prune calls
 }
 
 func (x *fakeExecutor) Run(ctx context.Context, job *Job) error {
@@ -30,6 +31,11 @@ func (x *fakeExecutor) Run(ctx context.Context, job *Job) error {
 }
 
 func (x *fakeExecutor) Keeps(id, keyPrefix string) bool { return x.keep[id+"."+keyPrefix] }
+
+func (x *fakeExecutor) Prune() (int, error) {
+	x.pruned++
+	return 2, nil
+}
 
 func (f *fixture) engineWith(x Executor) *Engine {
 	f.t.Helper()
@@ -128,6 +134,18 @@ func TestCleanupKeepsDirsOfRemoteJobs(t *testing.T) {
 				t.Errorf("staging dir kept: %v, want %v", kept, tc.keep)
 			}
 		})
+	}
+}
+
+func TestGCPrunesExecutors(t *testing.T) {
+	f := newFixture(t, strings.ReplaceAll(remoteYAML, "EXECUTOR", "slurm"))
+	x := &fakeExecutor{}
+	st, err := f.engineWith(x).GC(context.Background(), GCOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.pruned != 1 || st.JobFilesRemoved != 2 {
+		t.Errorf("Prune calls %d, JobFilesRemoved %d; want 1, 2", x.pruned, st.JobFilesRemoved)
 	}
 }
 

@@ -31,11 +31,14 @@ type GCOptions struct {
 type GCStats struct {
 	// ResumeDirsRemoved counts the staging dirs of interrupted trainings
 	// whose key the workflow no longer plans.
-	ResumeDirsRemoved int   `json:"resume_dirs_removed"`
-	ResultsRemoved    int   `json:"results_removed"`
-	ResultsKept       int   `json:"results_kept"`
-	BytesFreed        int64 `json:"bytes_freed"`
-	StoreSize         int64 `json:"store_size"`
+	ResumeDirsRemoved int `json:"resume_dirs_removed"`
+	// JobFilesRemoved counts the files executors kept for attempts that
+	// are over (Slurm job scripts and logs).
+	JobFilesRemoved int   `json:"job_files_removed"`
+	ResultsRemoved  int   `json:"results_removed"`
+	ResultsKept     int   `json:"results_kept"`
+	BytesFreed      int64 `json:"bytes_freed"`
+	StoreSize       int64 `json:"store_size"`
 }
 
 // GC deletes indexed results beyond the retention rules, then every store
@@ -55,6 +58,9 @@ func (e *Engine) GC(ctx context.Context, opts GCOptions) (*GCStats, error) {
 	}
 	st := &GCStats{}
 	if st.ResumeDirsRemoved, err = workspace.CleanStaging(e.layout, e.resumeDirPlanned(ctx), e.log); err != nil {
+		return nil, fmt.Errorf("gc: %w", err)
+	}
+	if st.JobFilesRemoved, err = e.pruneExecutors(); err != nil {
 		return nil, fmt.Errorf("gc: %w", err)
 	}
 	before, err := e.store.Size()
@@ -171,6 +177,25 @@ func (e *Engine) resumeDirPlanned(ctx context.Context) func(name string) bool {
 		s, _ := e.wf.Stage(id)
 		return e.executorKeeps(s, keyPrefix)
 	}
+}
+
+// pruneExecutors has every configured executor delete its files of
+// attempts that are over.
+func (e *Engine) pruneExecutors() (int, error) {
+	names := make([]string, 0, len(e.cfg.Executors))
+	for name := range e.cfg.Executors {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	total := 0
+	for _, name := range names {
+		n, err := e.cfg.Executors[name].Prune()
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("executor %s: %w", name, err)
+		}
+	}
+	return total, nil
 }
 
 // lastWrite returns the newest modification time in the tree at dir. An
