@@ -256,7 +256,7 @@ func cmdGraph(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func cmdOutput(args []string, stdout, stderr io.Writer) error {
+func cmdOutput(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, c := newFlagSet("output", stderr)
 	var set setFlag
 	fs.Var(&set, "set", "override params.NAME=VALUE or datasets.NAME=PATH (repeatable), as given to apply")
@@ -273,7 +273,7 @@ func cmdOutput(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer eng.Close()
-	p, err := eng.OutputPath(id, name)
+	p, err := eng.OutputPath(ctx, id, name)
 	if err != nil {
 		return err
 	}

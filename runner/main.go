@@ -99,7 +99,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "graph":
 		return cmdGraph(rest, stdout, stderr)
 	case "output":
-		return cmdOutput(rest, stdout, stderr)
+		return cmdOutput(ctx, rest, stdout, stderr)
 	case "gc":
 		return cmdGC(ctx, rest, stdout, stderr)
 	case "schema":

@@ -375,6 +375,7 @@ func TestCommands(t *testing.T) {
 		{[]string{"output", file, "final.final"}, 0, "out/final/final.txt", ""},
 		{[]string{"output", file, "--set", "params.salt=0", "final.final"}, 0, "out/final/final.txt", ""},
 		{[]string{"output", file, "final.nope"}, 1, "", "no committed output"},
+		{[]string{"output", file, "--set", "params.salt=3", "final.final"}, 1, "", "is from other inputs or settings than these"},
 		{[]string{"apply", file, "--target", "nope"}, 1, "", `no stage "nope"`},
 		{[]string{"gc", file, "--keep-last", "0"}, 0, "", "gc finished"},
 		{[]string{"apply"}, 1, "", "apply wants 1 argument"},

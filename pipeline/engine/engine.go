@@ -128,8 +128,11 @@ func (e *Engine) committed(id string) (*record.Committed, error) {
 }
 
 // OutputPath returns the path of stage id's committed output name, or an
-// error wrapping fs.ErrNotExist when there is none.
-func (e *Engine) OutputPath(id, name string) (string, error) {
+// error wrapping fs.ErrNotExist when there is none. It also fails, with
+// ErrOutdated, when the committed result is not the one the workflow as
+// loaded (its --set values included) would keep: the path would hold the
+// results of other inputs or settings.
+func (e *Engine) OutputPath(ctx context.Context, id, name string) (string, error) {
 	s, ok := e.wf.Stage(id)
 	if !ok {
 		return "", fmt.Errorf("no stage %q in %s: %w", id, e.wf.File, fs.ErrNotExist)
@@ -153,5 +156,18 @@ func (e *Engine) OutputPath(id, name string) (string, error) {
 	if _, err := os.Lstat(p); err != nil {
 		return "", fmt.Errorf("committed output %s.%s is missing on disk; run `runner apply` to restore it: %w", id, name, fs.ErrNotExist)
 	}
+	plan, err := e.Plan(ctx, Selection{Targets: []string{id}}, false)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range plan.Nodes {
+		if n.Stage == id && n.Decision != Skip {
+			return "", fmt.Errorf("the committed output %s.%s is from other inputs or settings than these (%s: %s); run `runner apply --target %s` with the same --set values: %w", id, name, n.Decision, n.Reason, id, ErrOutdated)
+		}
+	}
 	return p, nil
 }
+
+// ErrOutdated is returned for a committed output the workflow would
+// recompute or restore.
+var ErrOutdated = errors.New("committed output is outdated")

@@ -441,7 +441,7 @@ func TestPlan(t *testing.T) {
 func TestOutputPathAndGC(t *testing.T) {
 	f := newFixture(t, fixtureYAML)
 	e := f.engine()
-	if _, err := e.OutputPath("a", "out"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := e.OutputPath(context.Background(), "a", "out"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("output before apply: %v", err)
 	}
 	for _, text := range []string{"one", "two", "three"} {
@@ -449,9 +449,15 @@ func TestOutputPathAndGC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p, err := f.engine().OutputPath("a", "out")
+	p, err := f.engine("params.text=three").OutputPath(context.Background(), "a", "out")
 	if err != nil || p != filepath.Join(f.dir, ".runner", "out", "a", "out.txt") {
 		t.Fatalf("OutputPath = %q, %v", p, err)
+	}
+	// Other settings: the committed output is not theirs.
+	for _, set := range [][]string{nil, {"params.text=two"}} {
+		if _, err := f.engine(set...).OutputPath(context.Background(), "b", "out"); !errors.Is(err, ErrOutdated) {
+			t.Errorf("OutputPath of b with %v: %v, want ErrOutdated", set, err)
+		}
 	}
 	st, err := f.engine().GC(context.Background(), GCOptions{KeepLast: 1})
 	if err != nil {
