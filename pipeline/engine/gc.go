@@ -170,7 +170,7 @@ func (e *Engine) resumeDirPlanned(ctx context.Context) func(name string) bool {
 		if key == "" || strings.HasPrefix(key, keyPrefix) {
 			return true
 		}
-		c, err := e.db.Committed(id)
+		c, err := e.committed(id)
 		if err != nil || c == nil || !c.CommittedAt.After(lastWrite(filepath.Join(e.layout.StagingDir(), name))) {
 			return true
 		}
