@@ -302,7 +302,6 @@ func (x *Executor) submit(ctx context.Context, job *engine.Job) (*entry, error) 
 			return nil, fmt.Errorf("stage %s: %w", s.ID, err)
 		}
 	}
-	base := s.ID + "." + key[:16]
 	spec := &WorkerSpec{
 		Workflow:   x.cfg.Workflow.File,
 		Set:        x.cfg.Set,
@@ -312,9 +311,9 @@ func (x *Executor) submit(ctx context.Context, job *engine.Job) (*entry, error) 
 		Dir:        job.Dir,
 		Resumed:    job.Resumed,
 		LogFormat:  x.cfg.LogFormat,
-		StatusDir:  filepath.Join(x.root, "status"),
+		StatusDir:  x.statusDir(),
 	}
-	specPath := filepath.Join(x.root, "specs", base+".json")
+	specPath, scriptPath := x.jobFiles(s.ID, key)
 	data, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("stage %s: encode worker spec: %w", s.ID, err)
@@ -322,7 +321,6 @@ func (x *Executor) submit(ctx context.Context, job *engine.Job) (*entry, error) 
 	if err := writeFileAtomic(specPath, data); err != nil {
 		return nil, err
 	}
-	scriptPath := filepath.Join(x.root, "scripts", base+".sh")
 	if err := writeFileAtomic(scriptPath, []byte(script(x.cfg.Runner, specPath))); err != nil {
 		return nil, err
 	}
@@ -355,6 +353,17 @@ func (x *Executor) submit(ctx context.Context, job *engine.Job) (*entry, error) 
 	job.Log.Info("submitted slurm job", "job", id, "name", e.JobName, "args", strings.Join(args, " "))
 	return e, nil
 }
+
+// jobFiles returns the worker spec and job script paths of stage id's job
+// for key.
+func (x *Executor) jobFiles(id, key string) (spec, script string) {
+	base := id + "." + key[:min(16, len(key))]
+	return filepath.Join(x.root, "specs", base+".json"), filepath.Join(x.root, "scripts", base+".sh")
+}
+
+// statusDir is the folder workers write their exit status into (see
+// statusPath).
+func (x *Executor) statusDir() string { return filepath.Join(x.root, "status") }
 
 // outputPath returns the path of the output file of stage id's job (or
 // of the pattern "%j").
@@ -436,7 +445,7 @@ func (x *Executor) final(ctx context.Context, e *entry) (*JobInfo, error) {
 	if info, err := x.client.jobComp(ctx, e.JobID); err == nil && info != nil {
 		return info, nil
 	}
-	st, err := readStatus(filepath.Join(x.root, "status"), e.JobID)
+	st, err := readStatus(x.statusDir(), e.JobID)
 	if err != nil {
 		return nil, fmt.Errorf("slurm job %s ended, but the controller no longer knows it and its worker left no status (%v); run apply again", e.JobID, err)
 	}

@@ -33,15 +33,14 @@ func (x *Executor) Prune() (int, error) {
 		if e == nil {
 			continue
 		}
-		base := e.Stage + "." + e.Key[:min(16, len(e.Key))]
-		keep[filepath.Join(x.root, "scripts", base+".sh")] = true
-		keep[filepath.Join(x.root, "specs", base+".json")] = true
+		spec, script := x.jobFiles(e.Stage, e.Key)
+		keep[spec], keep[script] = true, true
 		if e.JobID == "" {
 			keepLogsOf = append(keepLogsOf, e.Stage+".")
 			continue
 		}
 		keep[x.outputPath(e.Stage, e.JobID)] = true
-		keep[filepath.Join(x.root, "status", e.JobID+".json")] = true
+		keep[statusPath(x.statusDir(), e.JobID)] = true
 	}
 	removed := 0
 	for _, sub := range []string{"scripts", "specs", "logs", "status"} {

@@ -62,7 +62,7 @@ func RunWorker(ctx context.Context, specPath string, reg *stage.Registry, stderr
 			st.ExitCode, st.Error = 1, runErr.Error()
 		}
 		b, _ := json.Marshal(st)
-		if err := writeFileAtomic(filepath.Join(spec.StatusDir, id+".json"), b); err != nil && runErr == nil {
+		if err := writeFileAtomic(statusPath(spec.StatusDir, id), b); err != nil && runErr == nil {
 			return err
 		}
 	}
@@ -152,9 +152,12 @@ func hostname() string {
 	return h
 }
 
+// statusPath returns the exit status file of job id in dir.
+func statusPath(dir, id string) string { return filepath.Join(dir, id+".json") }
+
 // readStatus reads the status a worker left for job id.
 func readStatus(dir, id string) (*workerStatus, error) {
-	data, err := os.ReadFile(filepath.Join(dir, id+".json"))
+	data, err := os.ReadFile(statusPath(dir, id))
 	if err != nil {
 		return nil, err
 	}
